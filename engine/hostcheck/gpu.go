@@ -127,12 +127,13 @@ func (h *host) checkGPUVFIO() Check {
 			unbound = append(unbound, g.PCIBusID)
 			notes = append(notes, fmt.Sprintf("%s on %s", g.PCIBusID, nonEmpty(g.Driver, "no driver")))
 		}
+		for _, p := range g.SlotPeers {
+			if p.Driver != "" && p.Driver != "vfio-pci" {
+				unbound = append(unbound, p.Address)
+			}
+		}
 		for _, p := range g.IOMMUPeers {
 			if p.Driver == "" || p.Driver == "vfio-pci" {
-				continue
-			}
-			if sameSlot(p.Address, g.PCIBusID) && p.VendorID == "0x10de" {
-				unbound = append(unbound, p.Address)
 				continue
 			}
 			shared = append(shared, fmt.Sprintf("%s shares IOMMU group %s with %s (class %s, driver %s)", g.PCIBusID, g.IOMMUGroup, p.Address, p.Class, p.Driver))
@@ -151,10 +152,4 @@ func (h *host) checkGPUVFIO() Check {
 		c.Status = StatusOK
 	}
 	return c
-}
-
-// sameSlot reports whether two PCI addresses are functions of one device.
-func sameSlot(a, b string) bool {
-	ai, bi := strings.LastIndexByte(a, '.'), strings.LastIndexByte(b, '.')
-	return ai > 0 && bi > 0 && a[:ai] == b[:bi]
 }

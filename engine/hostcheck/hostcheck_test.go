@@ -16,7 +16,7 @@ func fixedDisk(free uint64) func(context.Context, string) (uint64, string, error
 }
 
 func h100(driver, cc string) GPU {
-	return GPU{PCIBusID: "0000:17:00.0", Name: "NVIDIA H100 80GB HBM3", VendorID: "0x10de", DeviceID: "0x2330",
+	return GPU{PCIBusID: "0000:17:00.0", Name: "NVIDIA H100 80GB HBM3", VendorID: "10de", DeviceID: "2330",
 		Driver: driver, CCCapable: true, CCMode: cc, MemoryMiB: 81559, IOMMUGroup: "30"}
 }
 
@@ -140,16 +140,16 @@ func TestCheckVariants(t *testing.T) {
 		{"gpu on nvidia driver", func(in *Inputs) { in.GPUs = []GPU{h100("nvidia", "on")} }, "gpu_vfio", StatusWarn, StatusNone, "driver_override"},
 		{"shared iommu group", func(in *Inputs) {
 			g := h100("vfio-pci", "on")
-			g.IOMMUPeers = []PCIPeer{{Address: "0000:18:00.0", VendorID: "0x8086", Class: "0x020000", Driver: "ice"}}
+			g.IOMMUPeers = []PCIPeer{{Address: "0000:18:00.0", VendorID: "8086", Class: "020000", Driver: "ice"}}
 			in.GPUs = []GPU{g}
 		}, "gpu_vfio", StatusFail, StatusNone, "ACS"},
 		{"own audio function on host driver", func(in *Inputs) {
 			g := h100("vfio-pci", "on")
-			g.IOMMUPeers = []PCIPeer{{Address: "0000:17:00.1", VendorID: "0x10de", Class: "0x040300", Driver: "snd_hda_intel"}}
+			g.SlotPeers = []PCIPeer{{Address: "0000:17:00.1", VendorID: "10de", Class: "040300", Driver: "snd_hda_intel"}}
 			in.GPUs = []GPU{g}
 		}, "gpu_vfio", StatusWarn, StatusNone, "0000:17:00.1"},
 		{"consumer gpu", func(in *Inputs) {
-			in.GPUs = []GPU{{PCIBusID: "0000:01:00.0", Name: "NVIDIA GeForce RTX 4090", VendorID: "0x10de", DeviceID: "0x2684", Driver: "nvidia", CCMode: ""}}
+			in.GPUs = []GPU{{PCIBusID: "0000:01:00.0", Name: "NVIDIA GeForce RTX 4090", VendorID: "10de", DeviceID: "2684", Driver: "nvidia", CCMode: ""}}
 		}, "gpu", StatusFail, StatusOK, "confidential computing"},
 		{"no gpu", func(in *Inputs) { in.GPUs = nil }, "gpu", StatusFail, StatusOK, "dev mode"},
 		{"small disk", func(in *Inputs) { in.DiskFree = fixedDisk(50 << 30) }, "disk", StatusFail, StatusOK, "--data-dir"},
@@ -210,8 +210,8 @@ func TestMalformedProcFiles(t *testing.T) {
 	if st["tdx"] != StatusFail {
 		t.Errorf("tdx with kvm_intel.tdx=N = %s, want fail", st["tdx"])
 	}
-	if c, _ := r.Check("memory"); c.Status == StatusOK {
-		t.Errorf("memory with malformed meminfo = %+v", c)
+	if c, _ := r.Check("memory"); c.Status != StatusUnknown || c.DevStatus != StatusUnknown {
+		t.Errorf("memory with malformed meminfo = %+v, want unknown", c)
 	}
 }
 

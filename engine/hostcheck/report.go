@@ -141,7 +141,10 @@ type GPU struct {
 	CCMode     string
 	MemoryMiB  uint64
 	IOMMUGroup string
+	// IOMMUPeers are the other devices in the GPU's IOMMU group, except
+	// SlotPeers: the other functions of the GPU's own slot (audio, USB).
 	IOMMUPeers []PCIPeer
+	SlotPeers  []PCIPeer
 }
 
 // Inputs are everything the doctor looks at.

@@ -108,6 +108,9 @@ func (h *host) checkMemory() Check {
 	c := Check{ID: "memory", Title: "Memory",
 		Why: fmt.Sprintf("The worker VM is given %d GiB of RAM (fixed by the official launcher) and the host needs some for itself; dev mode's stand-in VM needs about 512 MiB.", ProdVMMemGiB)}
 	vm, err := mem.VirtualMemoryWithContext(h.psCtx())
+	if err == nil && vm.Total == 0 {
+		err = fmt.Errorf("no MemTotal")
+	}
 	if err != nil {
 		c.Status, c.DevStatus = StatusUnknown, StatusUnknown
 		c.Observed = "cannot read /proc/meminfo: " + err.Error()

@@ -1,0 +1,55 @@
+# Cocoon Provider. `make run` and `make test` install what they need first.
+GO       ?= go
+VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS  := -s -w -X main.version=$(VERSION)
+BIN      := bin/cocoon-provider
+# Arguments for `make run`, e.g. make run ARGS="doctor".
+ARGS     ?=
+
+.PHONY: all deps build build-nogui run doctor test test-unit test-ui vet lint bench measure clean
+
+all: build
+
+deps:
+	@packaging/scripts/deps.sh
+
+build: deps
+	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) .
+
+build-nogui:
+	$(GO) build -trimpath -tags nogui -ldflags '$(LDFLAGS)' -o $(BIN)-nogui .
+
+# The app's main job: open the desktop app (dev mode, the default).
+run: build
+	./$(BIN) $(ARGS)
+
+doctor: build
+	./$(BIN) doctor
+
+# Everything CI runs: vet, unit tests with the race detector, the nogui
+# build, and the UI smoke test that opens the real window under Xvfb.
+test: deps vet test-unit build-nogui test-ui
+
+vet:
+	$(GO) vet ./...
+	$(GO) vet -tags nogui .
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+
+test-unit:
+	$(GO) test -race -count=1 ./...
+
+test-ui: build
+	$(GO) test -count=1 -tags integration -run 'TestUI' -v .
+
+lint: vet
+
+# Benchmarks and footprint figures; numbers, never pass/fail.
+bench: build
+	$(GO) test -run '^$$' -bench . -benchmem ./...
+	packaging/scripts/measure.sh
+
+measure: build
+	packaging/scripts/measure.sh
+
+clean:
+	rm -rf bin

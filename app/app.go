@@ -1,0 +1,136 @@
+package app
+
+import (
+	"context"
+	"log/slog"
+
+	"fyne.io/fyne/v2"
+	fyneapp "fyne.io/fyne/v2/app"
+	"fyne.io/fyne/v2/container"
+	"fyne.io/fyne/v2/widget"
+
+	"github.com/cocoon-provider/cocoon-provider/app/tray"
+	"github.com/cocoon-provider/cocoon-provider/assets"
+	"github.com/cocoon-provider/cocoon-provider/engine"
+)
+
+// ID is the application ID (reverse DNS), also in FyneApp.toml.
+const ID = "io.github.cocoon_provider.CocoonProvider"
+
+// Options configure the desktop app.
+type Options struct {
+	Version string
+	// Hidden starts with only the tray icon (when a tray is available).
+	Hidden bool
+	Logger *slog.Logger
+}
+
+// Run shows the UI until the user quits or ctx ends.
+func Run(ctx context.Context, api engine.API, opts Options) error {
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	a := fyneapp.NewWithID(ID)
+	a.SetIcon(assets.Icon)
+	w := a.NewWindow("Cocoon Provider")
+	w.SetIcon(assets.Icon)
+
+	ui := newMainView(ctx, api)
+	w.SetContent(ui.content)
+	w.Resize(fyne.NewSize(980, 720))
+
+	trayOK, why := tray.Available()
+	if trayOK {
+		tray.Setup(a, assets.Icon, w.Show, a.Quit)
+		w.SetCloseIntercept(w.Hide)
+	} else {
+		log.Info("no system tray; the window stays the way to use the app, and closing it quits", "reason", why)
+	}
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go func() {
+		<-ctx.Done()
+		fyne.Do(a.Quit)
+	}()
+	ui.start(ctx)
+	go func() {
+		select {
+		case <-ui.ready:
+			log.Info("window ready: machine check shown")
+		case <-ctx.Done():
+		}
+	}()
+
+	if opts.Hidden && !trayOK {
+		log.Warn("--hidden needs a system tray; showing the window instead")
+	}
+	if opts.Hidden && trayOK {
+		a.Run()
+	} else {
+		w.ShowAndRun()
+	}
+	return nil
+}
+
+// mainView is the window's content: a mode banner and two tabs.
+type mainView struct {
+	api     engine.API
+	content fyne.CanvasObject
+	machine *machineView
+	gpus    *gpuView
+	ready   chan struct{}
+}
+
+func newMainView(ctx context.Context, api engine.API) *mainView {
+	v := &mainView{api: api, machine: newMachineView(), gpus: newGPUView(), ready: make(chan struct{})}
+	banner := widget.NewLabel("Dev mode (the default): nothing is earned. The machine check below says what earning on COCOON would need.")
+	banner.Importance = widget.WarningImportance
+	banner.Wrapping = fyne.TextWrapWord
+	tabs := container.NewAppTabs(
+		container.NewTabItem("Machine check", v.machine.content),
+		container.NewTabItem("GPUs", v.gpus.content),
+	)
+	v.machine.onRecheck = func() { v.runCheck(ctx) }
+	v.content = container.NewBorder(banner, nil, nil, nil, tabs)
+	return v
+}
+
+// start runs the first check and follows engine events.
+func (v *mainView) start(ctx context.Context) {
+	events := v.api.Subscribe(ctx)
+	go func() {
+		for ev := range events {
+			st := ev.State
+			switch ev.Kind {
+			case engine.EventGPUs:
+				fyne.Do(func() { v.gpus.show(st.GPUs) })
+			case engine.EventError:
+				fyne.Do(func() { v.machine.showStoreError(st.StoreError) })
+			}
+		}
+	}()
+	v.runCheck(ctx)
+}
+
+func (v *mainView) runCheck(ctx context.Context) {
+	v.machine.setBusy(true)
+	go func() {
+		r, err := v.api.Check(ctx)
+		fyne.Do(func() {
+			v.machine.setBusy(false)
+			if err != nil {
+				v.machine.showError(err)
+				return
+			}
+			v.machine.show(r)
+			v.gpus.show(v.api.State().GPUs)
+			select {
+			case <-v.ready:
+			default:
+				close(v.ready)
+			}
+		})
+	}()
+}

@@ -1,0 +1,98 @@
+package app
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"fyne.io/fyne/v2"
+	"fyne.io/fyne/v2/container"
+	"fyne.io/fyne/v2/test"
+	"fyne.io/fyne/v2/widget"
+
+	"github.com/cocoon-provider/cocoon-provider/engine/gpu"
+	"github.com/cocoon-provider/cocoon-provider/engine/hostcheck"
+)
+
+// texts collects every label's text under o.
+func texts(o fyne.CanvasObject) []string {
+	var out []string
+	var walk func(fyne.CanvasObject)
+	walk = func(o fyne.CanvasObject) {
+		switch w := o.(type) {
+		case *widget.Label:
+			out = append(out, w.Text)
+		case *widget.Card:
+			out = append(out, w.Title, w.Subtitle)
+			if w.Content != nil {
+				walk(w.Content)
+			}
+		case *fyne.Container:
+			for _, c := range w.Objects {
+				walk(c)
+			}
+		case *container.Scroll:
+			walk(w.Content)
+		}
+	}
+	walk(o)
+	return out
+}
+
+func contains(all []string, want string) bool {
+	for _, s := range all {
+		if strings.Contains(s, want) {
+			return true
+		}
+	}
+	return false
+}
+
+func TestMachineViewShowsVerdictsAndFixes(t *testing.T) {
+	test.NewTempApp(t)
+	v := newMachineView()
+	r := hostcheck.Report{
+		Time: time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC),
+		Host: hostcheck.HostInfo{Hostname: "box", OS: "Debian GNU/Linux 12 (bookworm)", Kernel: "6.1.0"},
+		Checks: []hostcheck.Check{
+			{ID: "kvm_guest", Title: "KVM runs a guest", Status: hostcheck.StatusFail, DevStatus: hostcheck.StatusWarn,
+				Observed: "KVM present but unusable", Why: "why-kvm", Fix: "turn on nested virtualisation"},
+			{ID: "kernel", Title: "Linux kernel", Status: hostcheck.StatusOK, DevStatus: hostcheck.StatusOK, Observed: "6.16.3", Why: "why-kernel"},
+		},
+		Production: hostcheck.Verdict{Summary: "This machine cannot earn on COCOON, because of: KVM runs a guest."},
+		Dev:        hostcheck.Verdict{Ready: true, Summary: "Dev mode can run here with software emulation."},
+	}
+	v.show(r)
+	got := texts(v.content)
+	for _, want := range []string{r.Production.Summary, r.Dev.Summary, "KVM present but unusable", "Fix: turn on nested virtualisation",
+		"Why it matters: why-kvm", "dev mode: warn", "Checked 12:00:00 on box"} {
+		if !contains(got, want) {
+			t.Errorf("machine view lacks %q", want)
+		}
+	}
+	if contains(got, "why-kernel") {
+		t.Error("an item that is fine should not explain itself")
+	}
+}
+
+func TestGPUViewUpdatesInPlace(t *testing.T) {
+	test.NewTempApp(t)
+	v := newGPUView()
+	v.show(gpu.Inventory{NVML: gpu.NVMLStatus{Reason: "NVML library not found"}})
+	if !contains(texts(v.content), "No GPU found") {
+		t.Fatal("empty inventory not explained")
+	}
+	util := uint32(10)
+	g := gpu.GPU{Source: gpu.SourceNVML, Name: "NVIDIA H100 80GB HBM3", UUID: "GPU-1", BusID: "0000:17:00.0", UtilizationPct: &util}
+	v.show(gpu.Inventory{NVML: gpu.NVMLStatus{Loaded: true, DriverVersion: "580.95.05"}, GPUs: []gpu.GPU{g}})
+	first := v.cards.Objects[0]
+	util = 77
+	v.show(gpu.Inventory{NVML: gpu.NVMLStatus{Loaded: true, DriverVersion: "580.95.05"}, GPUs: []gpu.GPU{g}})
+	if v.cards.Objects[0] != first {
+		t.Error("a telemetry refresh rebuilt the card instead of updating it")
+	}
+	got := texts(v.content)
+	if !contains(got, "77") || !contains(got, "NVIDIA driver 580.95.05") {
+		t.Errorf("GPU view texts %q", got)
+	}
+}

@@ -1,0 +1,152 @@
+package app
+
+import (
+	"fmt"
+
+	"fyne.io/fyne/v2"
+	"fyne.io/fyne/v2/container"
+	"fyne.io/fyne/v2/theme"
+	"fyne.io/fyne/v2/widget"
+
+	"github.com/cocoon-provider/cocoon-provider/engine/hostcheck"
+)
+
+// machineView shows the doctor's verdicts and checklist.
+type machineView struct {
+	content   fyne.CanvasObject
+	prodIcon  *widget.Icon
+	prodText  *widget.Label
+	devIcon   *widget.Icon
+	devText   *widget.Label
+	checked   *widget.Label
+	storeErr  *widget.Label
+	list      *fyne.Container
+	recheck   *widget.Button
+	progress  *widget.ProgressBarInfinite
+	onRecheck func()
+}
+
+func newMachineView() *machineView {
+	v := &machineView{
+		prodIcon: widget.NewIcon(theme.QuestionIcon()),
+		prodText: wrapLabel("Checking this machine…"),
+		devIcon:  widget.NewIcon(theme.QuestionIcon()),
+		devText:  wrapLabel("Checking this machine…"),
+		checked:  widget.NewLabel(""),
+		storeErr: wrapLabel(""),
+		list:     container.NewVBox(),
+		progress: widget.NewProgressBarInfinite(),
+	}
+	v.storeErr.Importance = widget.DangerImportance
+	v.storeErr.Hide()
+	v.recheck = widget.NewButtonWithIcon("Check again", theme.ViewRefreshIcon(), func() {
+		if v.onRecheck != nil {
+			v.onRecheck()
+		}
+	})
+	verdicts := container.NewGridWithColumns(2,
+		widget.NewCard("Earning on COCOON", "", container.NewBorder(nil, nil, v.prodIcon, nil, v.prodText)),
+		widget.NewCard("Dev mode (try it)", "", container.NewBorder(nil, nil, v.devIcon, nil, v.devText)),
+	)
+	top := container.NewVBox(verdicts, v.storeErr, container.NewBorder(nil, nil, nil, v.recheck, container.NewStack(v.progress, v.checked)))
+	v.content = container.NewBorder(top, nil, nil, nil, container.NewVScroll(container.NewPadded(v.list)))
+	return v
+}
+
+func wrapLabel(s string) *widget.Label {
+	l := widget.NewLabel(s)
+	l.Wrapping = fyne.TextWrapWord
+	return l
+}
+
+func (v *machineView) setBusy(busy bool) {
+	if busy {
+		v.recheck.Disable()
+		v.progress.Show()
+		v.progress.Start()
+		v.checked.Hide()
+		return
+	}
+	v.recheck.Enable()
+	v.progress.Stop()
+	v.progress.Hide()
+	v.checked.Show()
+}
+
+func (v *machineView) showError(err error) {
+	v.prodIcon.SetResource(statusIcon(hostcheck.StatusUnknown))
+	v.prodText.SetText("The check could not run: " + err.Error())
+}
+
+func (v *machineView) showStoreError(msg string) {
+	if msg == "" {
+		v.storeErr.Hide()
+		return
+	}
+	v.storeErr.SetText("Nothing is being recorded: " + msg)
+	v.storeErr.Show()
+}
+
+// show renders a report.
+func (v *machineView) show(r hostcheck.Report) {
+	v.prodIcon.SetResource(verdictIcon(r.Production))
+	v.prodText.SetText(r.Production.Summary)
+	v.devIcon.SetResource(verdictIcon(r.Dev))
+	v.devText.SetText(r.Dev.Summary)
+	v.checked.SetText(fmt.Sprintf("Checked %s on %s (%s, kernel %s)", r.Time.Format("15:04:05"), r.Host.Hostname, r.Host.OS, r.Host.Kernel))
+	rows := make([]fyne.CanvasObject, 0, len(r.Checks))
+	for _, c := range r.Checks {
+		rows = append(rows, checkRow(c))
+	}
+	v.list.Objects = rows
+	v.list.Refresh()
+}
+
+func checkRow(c hostcheck.Check) fyne.CanvasObject {
+	title := widget.NewLabelWithStyle(c.Title, fyne.TextAlignLeading, fyne.TextStyle{Bold: true})
+	observed := wrapLabel(c.Observed)
+	lines := []fyne.CanvasObject{container.NewBorder(nil, nil, title, devBadge(c), observed)}
+	if c.Fix != "" && c.Status != hostcheck.StatusOK {
+		fix := wrapLabel("Fix: " + c.Fix)
+		fix.Importance = widget.HighImportance
+		lines = append(lines, fix)
+	}
+	if c.Status != hostcheck.StatusOK {
+		why := wrapLabel("Why it matters: " + c.Why)
+		why.TextStyle = fyne.TextStyle{Italic: true}
+		lines = append(lines, why)
+	}
+	return container.NewBorder(nil, widget.NewSeparator(), container.NewVBox(widget.NewIcon(statusIcon(c.Status))), nil, container.NewVBox(lines...))
+}
+
+// devBadge shows the dev-mode status where it differs from earning's.
+func devBadge(c hostcheck.Check) fyne.CanvasObject {
+	if c.DevStatus == hostcheck.StatusNone || c.DevStatus == c.Status {
+		return nil
+	}
+	l := widget.NewLabel("dev mode: " + string(c.DevStatus))
+	l.Importance = widget.LowImportance
+	return l
+}
+
+func verdictIcon(v hostcheck.Verdict) fyne.Resource {
+	switch {
+	case !v.Ready:
+		return statusIcon(hostcheck.StatusFail)
+	case len(v.Unconfirmed) > 0:
+		return statusIcon(hostcheck.StatusUnknown)
+	}
+	return statusIcon(hostcheck.StatusOK)
+}
+
+func statusIcon(s hostcheck.Status) fyne.Resource {
+	switch s {
+	case hostcheck.StatusOK:
+		return theme.NewSuccessThemedResource(theme.ConfirmIcon())
+	case hostcheck.StatusWarn:
+		return theme.NewWarningThemedResource(theme.WarningIcon())
+	case hostcheck.StatusFail:
+		return theme.NewErrorThemedResource(theme.CancelIcon())
+	}
+	return theme.QuestionIcon()
+}

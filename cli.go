@@ -1,0 +1,258 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"runtime"
+	"runtime/debug"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/cocoon-provider/cocoon-provider/engine"
+)
+
+const usage = `Cocoon Provider rents this machine's spare GPU time to the COCOON network.
+
+Usage:
+  cocoon-provider [flags]              open the desktop app (tray icon + window)
+  cocoon-provider doctor [--json]      check whether this machine can earn, and what is missing
+  cocoon-provider gpus [--json] [--watch]
+                                       list GPUs with live telemetry
+  cocoon-provider version              print the version
+
+Flags (all commands):
+  --data-dir DIR     where the database, images and disks live (default %s)
+  --qemu PATH        QEMU binary (default qemu-system-x86_64 from PATH)
+  --log-level LEVEL  debug, info, warn or error (default info for the app, warn for commands)
+
+Desktop app flags:
+  --hidden           start with only the tray icon
+`
+
+// common holds the flags every command takes.
+type common struct {
+	dataDir  string
+	qemu     string
+	logLevel string
+}
+
+func (c *common) register(fs *flag.FlagSet, defaultLevel string) {
+	dir, err := engine.DefaultDataDir()
+	if err != nil {
+		dir = ""
+	}
+	fs.StringVar(&c.dataDir, "data-dir", dir, "data directory")
+	fs.StringVar(&c.qemu, "qemu", "", "QEMU binary")
+	fs.StringVar(&c.logLevel, "log-level", defaultLevel, "log level")
+}
+
+func (c *common) logger(stderr io.Writer) (*slog.Logger, error) {
+	var lvl slog.Level
+	if err := lvl.UnmarshalText([]byte(c.logLevel)); err != nil {
+		return nil, fmt.Errorf("--log-level %q: use debug, info, warn or error", c.logLevel)
+	}
+	return slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: lvl})), nil
+}
+
+func (c *common) service(log *slog.Logger) (*engine.Service, error) {
+	if c.dataDir == "" {
+		return nil, errors.New("no data directory: set --data-dir or $HOME")
+	}
+	return engine.New(engine.Options{DataDir: c.dataDir, QEMU: c.qemu, Logger: log}), nil
+}
+
+// run dispatches a command line and returns the exit status.
+func run(args []string, stdout, stderr io.Writer) int {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	cmd, rest := "", args
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		cmd, rest = args[0], args[1:]
+	}
+	var err error
+	switch cmd {
+	case "":
+		err = cmdGUI(ctx, rest, stderr)
+	case "doctor":
+		err = cmdDoctor(ctx, rest, stdout, stderr)
+	case "gpus":
+		err = cmdGPUs(ctx, rest, stdout, stderr)
+	case "version":
+		fmt.Fprintln(stdout, versionString())
+	case "help", "-h", "--help":
+		fmt.Fprintf(stdout, usage, defaultDataDirText())
+	default:
+		fmt.Fprintf(stderr, "cocoon-provider: unknown command %q\n\n", cmd)
+		fmt.Fprintf(stderr, usage, defaultDataDirText())
+		return 2
+	}
+	var exit exitError
+	switch {
+	case errors.As(err, &exit):
+		return int(exit)
+	case errors.Is(err, flag.ErrHelp):
+		return 0
+	case err != nil:
+		fmt.Fprintln(stderr, "cocoon-provider:", err)
+		return 1
+	}
+	return 0
+}
+
+// exitError ends a command with a status but no message.
+type exitError int
+
+func (e exitError) Error() string { return fmt.Sprintf("exit status %d", int(e)) }
+
+func defaultDataDirText() string {
+	if d, err := engine.DefaultDataDir(); err == nil {
+		return d
+	}
+	return "$XDG_DATA_HOME/cocoon-provider"
+}
+
+func newFlagSet(name string, stderr io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	return fs
+}
+
+func versionString() string {
+	v := version
+	rev := ""
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		if v == "" && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+			v = bi.Main.Version
+		}
+		for _, s := range bi.Settings {
+			if s.Key == "vcs.revision" && len(s.Value) >= 12 {
+				rev = s.Value[:12]
+			}
+		}
+	}
+	if v == "" {
+		v = "dev"
+	}
+	out := "cocoon-provider " + v
+	if rev != "" {
+		out += " (" + rev + ")"
+	}
+	return fmt.Sprintf("%s %s/%s %s", out, runtime.GOOS, runtime.GOARCH, runtime.Version())
+}
+
+func cmdDoctor(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("doctor", stderr)
+	var c common
+	c.register(fs, "warn")
+	asJSON := fs.Bool("json", false, "print the report as JSON")
+	verbose := fs.Bool("verbose", false, "explain every item, not only those that need attention")
+	require := fs.String("require", "", "exit with status 3 unless this mode is ready: production or dev")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *require != "" && *require != "production" && *require != "dev" {
+		return fmt.Errorf("--require %q: use production or dev", *require)
+	}
+	log, err := c.logger(stderr)
+	if err != nil {
+		return err
+	}
+	svc, err := c.service(log)
+	if err != nil {
+		return err
+	}
+	defer svc.Close()
+	r, err := svc.Check(ctx)
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(r); err != nil {
+			return err
+		}
+	} else {
+		writeReport(stdout, r, *verbose, colorOK(stdout))
+	}
+	if (*require == "production" && !r.Production.Ready) || (*require == "dev" && !r.Dev.Ready) {
+		return exitError(3)
+	}
+	return nil
+}
+
+func cmdGPUs(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("gpus", stderr)
+	var c common
+	c.register(fs, "warn")
+	asJSON := fs.Bool("json", false, "print JSON (one document per line with --watch)")
+	watch := fs.Bool("watch", false, "refresh every interval until interrupted")
+	interval := fs.Duration("interval", time.Second, "refresh interval for --watch")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *interval < 100*time.Millisecond {
+		return fmt.Errorf("--interval %s is too short: use 100ms or more", *interval)
+	}
+	log, err := c.logger(stderr)
+	if err != nil {
+		return err
+	}
+	svc, err := c.service(log)
+	if err != nil {
+		return err
+	}
+	defer svc.Close()
+	tty := colorOK(stdout)
+	tick := time.NewTicker(*interval)
+	defer tick.Stop()
+	for {
+		inv, err := svc.GPUs(ctx)
+		if err != nil {
+			return err
+		}
+		switch {
+		case *asJSON && *watch:
+			if err := json.NewEncoder(stdout).Encode(inv); err != nil {
+				return err
+			}
+		case *asJSON:
+			enc := json.NewEncoder(stdout)
+			enc.SetIndent("", "  ")
+			if err := enc.Encode(inv); err != nil {
+				return err
+			}
+		default:
+			if *watch && tty {
+				fmt.Fprint(stdout, "\x1b[H\x1b[2J") // clear the screen, as watch(1) does
+			}
+			writeGPUs(stdout, inv)
+		}
+		if !*watch {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-tick.C:
+		}
+	}
+}
+
+// colorOK reports whether w is a terminal that accepts colour.
+func colorOK(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok || os.Getenv("NO_COLOR") != "" || os.Getenv("TERM") == "dumb" {
+		return false
+	}
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}

@@ -1,0 +1,63 @@
+package engine
+
+import (
+	"context"
+	"time"
+
+	"github.com/cocoon-provider/cocoon-provider/engine/gpu"
+	"github.com/cocoon-provider/cocoon-provider/engine/hostcheck"
+)
+
+// API is everything the app and the CLI may ask of the engine.
+type API interface {
+	// State is a cheap snapshot of what the engine knows now.
+	State() State
+	// Subscribe delivers events until ctx ends; then the channel closes.
+	// A slow reader misses events rather than blocking the engine.
+	Subscribe(ctx context.Context) <-chan Event
+	// Check runs the eligibility doctor.
+	Check(ctx context.Context) (hostcheck.Report, error)
+	// GPUs lists GPUs with fresh telemetry.
+	GPUs(ctx context.Context) (gpu.Inventory, error)
+}
+
+// Mode is how the worker is run.
+type Mode string
+
+// The three modes. Dev mode is the default: it runs on any Linux machine.
+const (
+	ModeProduction Mode = "production"
+	ModeTest       Mode = "test"
+	ModeDev        Mode = "dev"
+)
+
+// State is an immutable snapshot; slices in it are never modified afterwards.
+type State struct {
+	Mode    Mode
+	DataDir string
+	// Report is the last doctor report (nil before the first check).
+	Report *hostcheck.Report
+	// GPUs is the last GPU inventory.
+	GPUs gpu.Inventory
+	// StoreError says why the database could not be used, if it could not.
+	StoreError string
+	Updated    time.Time
+}
+
+// EventKind says what changed.
+type EventKind string
+
+// Event kinds.
+const (
+	EventReport EventKind = "report"
+	EventGPUs   EventKind = "gpus"
+	EventError  EventKind = "error"
+)
+
+// Event tells a subscriber that the state changed; State holds the new snapshot.
+type Event struct {
+	Kind    EventKind
+	Time    time.Time
+	Message string
+	State   State
+}

@@ -1,0 +1,202 @@
+package engine
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/NVIDIA/go-nvml/pkg/nvml"
+	"github.com/NVIDIA/go-nvml/pkg/nvml/mock"
+	"github.com/NVIDIA/go-nvml/pkg/nvml/mock/dgxh100"
+
+	"github.com/cocoon-provider/cocoon-provider/engine/hostcheck"
+	"github.com/cocoon-provider/cocoon-provider/engine/store"
+	"github.com/cocoon-provider/cocoon-provider/engine/vm"
+)
+
+// noNVML is a library whose Init fails as on a machine without the driver.
+func noNVML() nvml.Interface {
+	return &mock.Interface{InitFunc: func() nvml.Return { return nvml.ERROR_LIBRARY_NOT_FOUND }}
+}
+
+func fakeQEMU(tdx bool, kvmOK bool) (func(context.Context, string) (vm.QEMUInfo, error), func(context.Context, string, vm.Accel, time.Duration) vm.ProbeResult) {
+	inspect := func(context.Context, string) (vm.QEMUInfo, error) {
+		return vm.QEMUInfo{Path: "/usr/bin/qemu-system-x86_64", Version: vm.Version{Major: 10, Minor: 1}, Banner: "QEMU emulator version 10.1.0", TDX: tdx}, nil
+	}
+	probe := func(_ context.Context, _ string, a vm.Accel, _ time.Duration) vm.ProbeResult {
+		if a == vm.AccelKVM && !kvmOK {
+			return vm.ProbeResult{Accel: a, Reason: "the test guest did not finish within 3s"}
+		}
+		return vm.ProbeResult{Accel: a, OK: true, Duration: 50 * time.Millisecond}
+	}
+	return inspect, probe
+}
+
+// TestCheckWiresSysfsGPUIntoDoctor runs the whole doctor on the TDX + H100
+// fixture host: the H100 is bound to vfio-pci, so NVML cannot see it and it
+// must come from the sysfs scan into the GPU checks.
+func TestCheckWiresSysfsGPUIntoDoctor(t *testing.T) {
+	inspect, probe := fakeQEMU(true, true)
+	s := New(Options{Root: "hostcheck/testdata/hosts/tdx-h100", DataDir: t.TempDir(), NVML: noNVML(), Inspect: inspect, Probe: probe})
+	defer s.Close()
+	r, err := s.Check(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]hostcheck.Status{
+		"gpu":           hostcheck.StatusOK,
+		"gpu_vfio":      hostcheck.StatusOK,
+		"gpu_cc":        hostcheck.StatusUnknown, // NVML cannot see a vfio-bound GPU
+		"nvidia_driver": hostcheck.StatusWarn,
+		"tdx":           hostcheck.StatusOK,
+		"kvm_guest":     hostcheck.StatusOK,
+		"qemu_tdx":      hostcheck.StatusOK,
+	}
+	for id, st := range want {
+		c, ok := r.Check(id)
+		if !ok || c.Status != st {
+			t.Errorf("%s = %q (%s), want %q", id, c.Status, c.Observed, st)
+		}
+	}
+	if c, _ := r.Check("gpu"); c.Observed != "NVIDIA H100 SXM5 80GB at 0000:17:00.0" {
+		t.Errorf("gpu observed %q", c.Observed)
+	}
+	st := s.State()
+	if st.Report == nil || len(st.GPUs.GPUs) != 1 {
+		t.Fatalf("state after check = %+v", st)
+	}
+}
+
+func TestCheckWithoutKVMDeviceSkipsKVMProbe(t *testing.T) {
+	inspect, _ := fakeQEMU(false, true)
+	probed := map[vm.Accel]bool{}
+	probe := func(_ context.Context, _ string, a vm.Accel, _ time.Duration) vm.ProbeResult {
+		probed[a] = true
+		return vm.ProbeResult{Accel: a, OK: true}
+	}
+	root := t.TempDir() // no dev/kvm
+	s := New(Options{Root: root, DataDir: t.TempDir(), NVML: noNVML(), Inspect: inspect, Probe: probe})
+	defer s.Close()
+	r, err := s.Check(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if probed[vm.AccelKVM] || !probed[vm.AccelTCG] {
+		t.Errorf("probed %v, want only tcg", probed)
+	}
+	if r.DevAccel != "tcg" || !r.Dev.Ready {
+		t.Errorf("dev accel %q ready %v blocking %v", r.DevAccel, r.Dev.Ready, r.Dev.Blocking)
+	}
+}
+
+func TestCheckWithoutQEMU(t *testing.T) {
+	inspect := func(context.Context, string) (vm.QEMUInfo, error) { return vm.QEMUInfo{}, vm.ErrNoQEMU }
+	s := New(Options{Root: t.TempDir(), DataDir: t.TempDir(), NVML: noNVML(), Inspect: inspect})
+	defer s.Close()
+	r, err := s.Check(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Dev.Ready || r.DevAccel != "" {
+		t.Fatalf("dev verdict without QEMU = %+v", r.Dev)
+	}
+	if c, _ := r.Check("qemu"); c.DevStatus != hostcheck.StatusFail || c.Fix == "" {
+		t.Errorf("qemu check = %+v", c)
+	}
+}
+
+// TestRunRecordsTelemetry runs the engine against go-nvml's DGX H100 mock
+// and a real database, and checks that samples and GPUs reach the store.
+func TestRunRecordsTelemetry(t *testing.T) {
+	dir := t.TempDir()
+	s := New(Options{Root: t.TempDir(), DataDir: dir, NVML: dgxh100.New(), SampleInterval: 5 * time.Millisecond})
+	defer s.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	events := s.Subscribe(ctx)
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx) }()
+	n := 0
+	timeout := time.After(30 * time.Second)
+	for n < 4 { // the 4th scan starts after the 3rd sample was stored
+		select {
+		case ev := <-events:
+			if ev.Kind == EventGPUs {
+				n++
+				if len(ev.State.GPUs.GPUs) != 8 {
+					t.Fatalf("event with %d GPUs, want 8", len(ev.State.GPUs.GPUs))
+				}
+			}
+		case <-timeout:
+			t.Fatal("no GPU events within 30s")
+		}
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+
+	st, err := store.Open(context.Background(), filepath.Join(dir, store.DefaultFileName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	seen, err := st.GPUsSeen(context.Background())
+	if err != nil || len(seen) != 8 {
+		t.Fatalf("GPUs seen = %d (%v), want 8", len(seen), err)
+	}
+	samples, err := st.Samples(context.Background(), seen[0].Key, time.Now().Add(-time.Hour), time.Now().Add(time.Hour))
+	if err != nil || len(samples) < 3 {
+		t.Fatalf("samples for %s = %d (%v), want at least 3", seen[0].Key, len(samples), err)
+	}
+	evs, err := st.Events(context.Background(), 0, 10)
+	if err != nil || len(evs) == 0 || evs[0].Kind != "app.start" {
+		t.Fatalf("events = %+v (%v)", evs, err)
+	}
+}
+
+// TestRunWithUnusableStoreKeepsWorking: a data directory that cannot hold a
+// database is reported, and GPU discovery goes on.
+func TestRunWithUnusableStoreKeepsWorking(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "not-a-dir")
+	if err := os.WriteFile(file, []byte("x"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s := New(Options{Root: t.TempDir(), DataDir: file, NVML: noNVML(), SampleInterval: 5 * time.Millisecond})
+	defer s.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	events := s.Subscribe(ctx)
+	go func() { _ = s.Run(ctx) }()
+	var sawError, sawGPUs bool
+	timeout := time.After(30 * time.Second)
+	for !sawError || !sawGPUs {
+		select {
+		case ev := <-events:
+			sawError = sawError || (ev.Kind == EventError && ev.State.StoreError != "")
+			sawGPUs = sawGPUs || ev.Kind == EventGPUs
+		case <-timeout:
+			t.Fatalf("error event %v, GPU event %v", sawError, sawGPUs)
+		}
+	}
+	if b, _ := os.ReadFile(file); string(b) != "x" {
+		t.Error("the file in the way was changed")
+	}
+}
+
+func TestSubscribeClosesOnCancel(t *testing.T) {
+	s := New(Options{Root: t.TempDir(), NVML: noNVML()})
+	defer s.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	ch := s.Subscribe(ctx)
+	cancel()
+	select {
+	case _, ok := <-ch:
+		for ok {
+			_, ok = <-ch
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("channel not closed after cancel")
+	}
+}

@@ -1,0 +1,22 @@
+// Package gpu discovers the host's GPUs and reads their live telemetry.
+//
+// Two sources are combined. NVML (through go-nvml, injected as an
+// nvml.Interface) gives names, UUIDs, memory, utilisation, temperature,
+// power, process counts and the confidential-computing (CC) state. A scan
+// of sysfs (through an injected fs.FS rooted at "/") gives every display
+// controller on the PCI bus, its bound kernel driver and its IOMMU group,
+// including GPUs bound to vfio-pci that NVML cannot see. The two are merged
+// by PCI bus id; each GPU says which source found it.
+//
+// A missing NVML library or driver is not an error: it is reported in
+// Inventory.NVML and discovery continues from sysfs. A value that cannot be
+// read is left unknown (a nil pointer or an empty string); unexpected
+// failures are recorded as short notes. The package never execs anything
+// and logs nothing.
+//
+// A Scanner is meant to live as long as the process (the CLI's --watch
+// loop, the GUI): it initialises NVML once, retries a failed
+// initialisation at most every 30 seconds, and is cheap enough to scan
+// once a second. The Format* helpers and Describe turn values into text for
+// the CLI table and the GUI, with "unknown" for missing values.
+package gpu

@@ -1,0 +1,201 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/NVIDIA/go-nvml/pkg/nvml"
+
+	"github.com/cocoon-provider/cocoon-provider/engine/gpu"
+	"github.com/cocoon-provider/cocoon-provider/engine/store"
+	"github.com/cocoon-provider/cocoon-provider/engine/vm"
+)
+
+// Options configure a Service. Zero values mean the real host.
+type Options struct {
+	// DataDir holds the database, images and disks.
+	DataDir string
+	// Root is the filesystem root for /proc, /sys and /dev (tests point it at fixtures).
+	Root string
+	// QEMU is the QEMU binary name or path.
+	QEMU string
+	// NVML is the NVIDIA management library; nil loads the real one.
+	NVML nvml.Interface
+	// ProbeTimeout bounds each acceleration probe.
+	ProbeTimeout time.Duration
+	// SampleInterval is how often GPU telemetry is sampled while Run runs.
+	SampleInterval time.Duration
+	Logger         *slog.Logger
+	// Inspect and Probe default to the vm package; tests replace them.
+	Inspect func(ctx context.Context, binary string) (vm.QEMUInfo, error)
+	Probe   func(ctx context.Context, qemuPath string, accel vm.Accel, timeout time.Duration) vm.ProbeResult
+	Now     func() time.Time
+}
+
+// Service is the engine. Create it with New; Run starts its background work.
+type Service struct {
+	opts    Options
+	log     *slog.Logger
+	scanner *gpu.Scanner
+
+	mu    sync.Mutex
+	state State
+	subs  map[chan Event]struct{}
+}
+
+var _ API = (*Service)(nil)
+
+// DefaultDataDir is $XDG_DATA_HOME/cocoon-provider (~/.local/share/cocoon-provider).
+func DefaultDataDir() (string, error) {
+	p, err := store.DefaultPath()
+	if err != nil {
+		return "", err
+	}
+	return filepath.Dir(p), nil
+}
+
+// New builds a Service. It does no I/O.
+func New(opts Options) *Service {
+	if opts.Root == "" {
+		opts.Root = "/"
+	}
+	if opts.QEMU == "" {
+		opts.QEMU = vm.DefaultBinary
+	}
+	if opts.NVML == nil {
+		opts.NVML = nvml.New()
+	}
+	if opts.ProbeTimeout <= 0 {
+		opts.ProbeTimeout = vm.DefaultProbeTimeout
+	}
+	if opts.SampleInterval <= 0 {
+		opts.SampleInterval = time.Second
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Inspect == nil {
+		opts.Inspect = vm.Inspect
+	}
+	if opts.Probe == nil {
+		opts.Probe = vm.Probe
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	var fsys fs.FS = os.DirFS(opts.Root)
+	return &Service{
+		opts:    opts,
+		log:     opts.Logger,
+		scanner: gpu.NewScanner(gpu.Options{NVML: opts.NVML, FS: fsys, Now: opts.Now}),
+		state:   State{Mode: ModeDev, DataDir: opts.DataDir},
+		subs:    map[chan Event]struct{}{},
+	}
+}
+
+// Close releases the GPU library.
+func (s *Service) Close() error { return s.scanner.Close() }
+
+// State returns the current snapshot.
+func (s *Service) State() State {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.state
+}
+
+// Subscribe implements API.
+func (s *Service) Subscribe(ctx context.Context) <-chan Event {
+	ch := make(chan Event, 16)
+	s.mu.Lock()
+	s.subs[ch] = struct{}{}
+	s.mu.Unlock()
+	go func() {
+		<-ctx.Done()
+		s.mu.Lock()
+		delete(s.subs, ch)
+		close(ch)
+		s.mu.Unlock()
+	}()
+	return ch
+}
+
+// update changes the state under the lock and tells subscribers.
+func (s *Service) update(kind EventKind, msg string, change func(*State)) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	change(&s.state)
+	s.state.Updated = s.opts.Now()
+	ev := Event{Kind: kind, Time: s.state.Updated, Message: msg, State: s.state}
+	for ch := range s.subs {
+		select {
+		case ch <- ev:
+		default: // a slow reader misses this event; the next one carries the full state
+		}
+	}
+}
+
+// GPUs implements API.
+func (s *Service) GPUs(ctx context.Context) (gpu.Inventory, error) {
+	inv, err := s.scanner.Scan(ctx)
+	if err != nil {
+		return inv, fmt.Errorf("scan GPUs: %w", err)
+	}
+	s.update(EventGPUs, "", func(st *State) { st.GPUs = inv })
+	return inv, nil
+}
+
+// Run opens the store and samples GPU telemetry into it until ctx ends.
+// A store that cannot be opened is reported in State and as an event; the
+// rest of the engine keeps working so the user still sees the machine.
+func (s *Service) Run(ctx context.Context) error {
+	st, err := s.openStore(ctx)
+	if err != nil {
+		s.log.Error("database unavailable; nothing will be recorded", "error", err)
+		s.update(EventError, err.Error(), func(st *State) { st.StoreError = err.Error() })
+	} else {
+		defer st.Close()
+		if _, err := st.AddEvent(ctx, store.Event{Time: s.opts.Now(), Level: "info", Kind: "app.start", Message: "Cocoon Provider started"}); err != nil {
+			s.log.Warn("record start event", "error", err)
+		}
+	}
+	tick := time.NewTicker(s.opts.SampleInterval)
+	defer tick.Stop()
+	compact := time.NewTicker(10 * time.Minute)
+	defer compact.Stop()
+	seen := map[string]bool{}
+	for {
+		inv, err := s.GPUs(ctx)
+		if err != nil {
+			s.log.Warn("GPU scan failed", "error", err)
+		} else if st != nil {
+			if err := s.record(ctx, st, inv, seen); err != nil {
+				s.log.Warn("record GPU telemetry", "error", err)
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-compact.C:
+			if st != nil {
+				if _, err := st.Compact(ctx, s.opts.Now(), store.DefaultRawRetention, store.DefaultRollupRetention); err != nil {
+					s.log.Warn("compact telemetry", "error", err)
+				}
+			}
+		case <-tick.C:
+		}
+	}
+}
+
+func (s *Service) openStore(ctx context.Context) (*store.Store, error) {
+	if s.opts.DataDir == "" {
+		return nil, errors.New("no data directory configured")
+	}
+	return store.Open(ctx, filepath.Join(s.opts.DataDir, store.DefaultFileName))
+}

@@ -1,0 +1,154 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// Ledger stages, the values of LedgerEntry.Stage and the keys of
+// LedgerTotals.
+const (
+	StageEarned    = "earned"
+	StageCommitted = "committed"
+	StageClaimable = "claimable"
+	StagePaid      = "paid"
+	StageWallet    = "wallet"
+)
+
+// Stages lists the ledger stages in order.
+func Stages() []string {
+	return []string{StageEarned, StageCommitted, StageClaimable, StagePaid, StageWallet}
+}
+
+// NanoTONPerTON is the number of nanoTON in one TON.
+const NanoTONPerTON int64 = 1_000_000_000
+
+// MaxAmountNanoTON is the largest amount one ledger entry may carry: one
+// billion TON, a fifth of all TON there is. It keeps every per-stage sum of
+// up to nine maximal entries, and of any realistic ledger, inside int64.
+const MaxAmountNanoTON int64 = 1_000_000_000 * NanoTONPerTON
+
+// LedgerEntry is one amount in the earnings ledger.
+type LedgerEntry struct {
+	ID int64 // assigned by AddLedger; increases, never reused
+	// Source is the idempotency key naming where the amount came from,
+	// e.g. "jsonstats:proxy-1:committed:12345". A source is stored once.
+	Source string
+	Time   time.Time
+	Stage  string // one of the Stage constants
+	// AmountNanoTON is the amount in nanoTON, 0..MaxAmountNanoTON.
+	AmountNanoTON int64
+	Instance      sql.Null[int64] // worker instance, when the amount has one
+	Proxy         string
+	Note          string
+}
+
+// validStage reports whether stage is one of the Stage constants.
+func validStage(stage string) bool {
+	for _, s := range Stages() {
+		if s == stage {
+			return true
+		}
+	}
+	return false
+}
+
+// AddLedger stores e (its ID is ignored) unless an entry with the same
+// Source exists. inserted is false, and err nil, when it did: adding the
+// same source again is how callers retry safely.
+func (s *Store) AddLedger(ctx context.Context, e LedgerEntry) (inserted bool, err error) {
+	switch {
+	case e.Source == "":
+		return false, fmt.Errorf("add ledger entry: %w: empty source", ErrInvalid)
+	case !validStage(e.Stage):
+		return false, fmt.Errorf("add ledger entry %q: %w: unknown stage %q", e.Source, ErrInvalid, e.Stage)
+	case e.AmountNanoTON < 0 || e.AmountNanoTON > MaxAmountNanoTON:
+		return false, fmt.Errorf("add ledger entry %q: %w: amount %d nanoTON is outside 0..%d",
+			e.Source, ErrInvalid, e.AmountNanoTON, MaxAmountNanoTON)
+	case e.Time.IsZero():
+		return false, fmt.Errorf("add ledger entry %q: %w: Time is not set", e.Source, ErrInvalid)
+	}
+	var instance any
+	if e.Instance.Valid {
+		instance = e.Instance.V
+	}
+	res, err := s.db.ExecContext(ctx,
+		`INSERT INTO ledger (source, t_ms, stage, amount_nanoton, instance, proxy, note)
+		 VALUES (?, ?, ?, ?, ?, ?, ?)
+		 ON CONFLICT (source) DO NOTHING`,
+		e.Source, ms(e.Time), e.Stage, e.AmountNanoTON, instance, e.Proxy, e.Note)
+	if err != nil {
+		return false, classify(s.path, fmt.Sprintf("add ledger entry %q", e.Source), err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return false, classify(s.path, fmt.Sprintf("add ledger entry %q", e.Source), err)
+	}
+	return n == 1, nil
+}
+
+// LedgerTotals returns the sum of the amounts of each stage in nanoTON;
+// every stage is present, zero when it has no entries. A sum that would
+// overflow int64 is an error, never a wrapped or rounded value.
+func (s *Store) LedgerTotals(ctx context.Context) (map[string]int64, error) {
+	const what = "ledger totals"
+	fail := func(err error) (map[string]int64, error) {
+		// SQLite's sum() over integers is exact and fails on overflow
+		// (total() would round to a float).
+		if strings.Contains(err.Error(), "integer overflow") {
+			return nil, fmt.Errorf("%s: a stage's sum does not fit in int64 nanoTON (%w); the ledger holds implausible amounts: inspect it with Ledger", what, err)
+		}
+		return nil, classify(s.path, what, err)
+	}
+	rows, err := s.db.QueryContext(ctx, `SELECT stage, sum(amount_nanoton) FROM ledger GROUP BY stage`)
+	if err != nil {
+		return fail(err)
+	}
+	defer rows.Close()
+	out := make(map[string]int64, len(Stages()))
+	for _, st := range Stages() {
+		out[st] = 0
+	}
+	for rows.Next() {
+		var stage string
+		var sum int64
+		if err := rows.Scan(&stage, &sum); err != nil {
+			return fail(err)
+		}
+		out[stage] = sum
+	}
+	if err := rows.Err(); err != nil {
+		return fail(err)
+	}
+	return out, nil
+}
+
+// Ledger returns up to limit entries with ID > afterID in ID order. A limit
+// of zero or less means DefaultPageSize; more than MaxPageSize is capped.
+func (s *Store) Ledger(ctx context.Context, afterID int64, limit int) ([]LedgerEntry, error) {
+	const what = "read ledger"
+	rows, err := s.db.QueryContext(ctx,
+		`SELECT id, source, t_ms, stage, amount_nanoton, instance, proxy, note FROM ledger
+		 WHERE id > ? ORDER BY id LIMIT ?`, afterID, pageSize(limit))
+	if err != nil {
+		return nil, classify(s.path, what, err)
+	}
+	defer rows.Close()
+	var out []LedgerEntry
+	for rows.Next() {
+		var e LedgerEntry
+		var t int64
+		if err := rows.Scan(&e.ID, &e.Source, &t, &e.Stage, &e.AmountNanoTON, &e.Instance, &e.Proxy, &e.Note); err != nil {
+			return nil, classify(s.path, what, err)
+		}
+		e.Time = fromMS(t)
+		out = append(out, e)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, classify(s.path, what, err)
+	}
+	return out, nil
+}

@@ -1,0 +1,37 @@
+//go:build !nogui
+
+package main
+
+import (
+	"context"
+	"io"
+
+	"github.com/cocoon-provider/cocoon-provider/app"
+)
+
+func cmdGUI(ctx context.Context, args []string, stderr io.Writer) error {
+	fs := newFlagSet("cocoon-provider", stderr)
+	var c common
+	c.register(fs, "info")
+	hidden := fs.Bool("hidden", false, "start with only the tray icon")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	log, err := c.logger(stderr)
+	if err != nil {
+		return err
+	}
+	svc, err := c.service(log)
+	if err != nil {
+		return err
+	}
+	defer svc.Close()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go func() {
+		if err := svc.Run(ctx); err != nil {
+			log.Error("engine stopped", "error", err)
+		}
+	}()
+	return app.Run(ctx, svc, app.Options{Version: versionString(), Hidden: *hidden, Logger: log})
+}
