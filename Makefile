@@ -3,6 +3,8 @@ GO       ?= go
 VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS  := -s -w -X main.version=$(VERSION)
 BIN      := bin/cocoon-provider
+# go-nvml's cgo wrappers name NVML calls the header marks deprecated.
+export CGO_CFLAGS ?= -O2 -g -Wno-deprecated-declarations
 # Arguments for `make run`, e.g. make run ARGS="doctor".
 ARGS     ?=
 

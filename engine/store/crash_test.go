@@ -140,6 +140,7 @@ func TestCrashRecovery(t *testing.T) {
 	acked := map[string]bool{}
 	var ackCounts []int
 	early := 0 // kills before the first ack
+	var final crashCounts
 	start := time.Now()
 	for it := range iterations {
 		// One kill in five lands while the child starts: during Open, the
@@ -160,7 +161,7 @@ func TestCrashRecovery(t *testing.T) {
 		if len(acks) == 0 {
 			early++
 		}
-		verifyAfterCrash(t, path, it, acked)
+		final = verifyAfterCrash(t, path, it, acked)
 	}
 	minA, maxA, sum := ackCounts[0], ackCounts[0], 0
 	for _, n := range ackCounts {
@@ -168,7 +169,12 @@ func TestCrashRecovery(t *testing.T) {
 	}
 	t.Logf("%d kills in %v (%d before the first ack): %d acks in all, per kill min %d / mean %.1f / max %d",
 		iterations, time.Since(start).Round(time.Millisecond), early, sum, minA, float64(sum)/float64(iterations), maxA)
+	t.Logf("database at the end: %d ledger rows, %d raw samples, %d rollups, %d events",
+		final.ledger, final.samples, final.rollups, final.events)
 }
+
+// crashCounts is how many rows the database held after a kill.
+type crashCounts struct{ ledger, samples, rollups, events int }
 
 // runWriterAndKill starts the writer child, waits for want acks, lets it
 // run for delay more and kills it (SIGKILL on Unix). It returns every ack
@@ -250,7 +256,7 @@ func runWriterAndKill(t *testing.T, path string, it, want int, delay time.Durati
 }
 
 // verifyAfterCrash opens the database the killed writer left and checks it.
-func verifyAfterCrash(t *testing.T, path string, it int, acked map[string]bool) {
+func verifyAfterCrash(t *testing.T, path string, it int, acked map[string]bool) crashCounts {
 	t.Helper()
 	ctx := t.Context()
 	s, err := Open(ctx, path)
@@ -305,9 +311,35 @@ func verifyAfterCrash(t *testing.T, path string, it int, acked map[string]bool) 
 			t.Errorf("iteration %d: LedgerTotals[%s] = %d, rows sum to %d", it, st, totals[st], sums[st])
 		}
 	}
+
+	// Telemetry batches and compactions are atomic too: every timestamp
+	// and every rolled-up minute has all the GPUs, with equal counts.
+	for _, q := range []string{
+		`SELECT count(*) FROM (SELECT t_ms FROM telemetry_samples GROUP BY t_ms HAVING count(*) <> ?)`,
+		`SELECT count(*) FROM (SELECT minute_ms FROM telemetry_rollups GROUP BY minute_ms
+		   HAVING count(*) <> ? OR min(samples) <> max(samples))`,
+	} {
+		var bad int
+		if err := s.db.QueryRowContext(ctx, q, crashGPUs).Scan(&bad); err != nil {
+			t.Fatalf("iteration %d: %v", it, err)
+		}
+		if bad != 0 {
+			t.Errorf("iteration %d: %d partial telemetry writes found by %s", it, bad, q)
+		}
+	}
 	if t.Failed() {
 		t.FailNow()
 	}
+	c := crashCounts{ledger: len(seen)}
+	for _, x := range []struct {
+		n     *int
+		table string
+	}{{&c.samples, "telemetry_samples"}, {&c.rollups, "telemetry_rollups"}, {&c.events, "events"}} {
+		if err := s.db.QueryRowContext(ctx, "SELECT count(*) FROM "+x.table).Scan(x.n); err != nil {
+			t.Fatalf("iteration %d: %v", it, err)
+		}
+	}
+	return c
 }
 
 // lockedBuffer is a bytes.Buffer safe for the exec copier and the test.

@@ -33,7 +33,7 @@ func (s *Store) AddEvent(ctx context.Context, e Event) (int64, error) {
 	}
 	res, err := s.db.ExecContext(ctx,
 		`INSERT INTO events (t_ms, level, kind, message, attrs) VALUES (?, ?, ?, ?, ?)`,
-		ms(e.Time), e.Level, e.Kind, e.Message, attrs)
+		toMS(e.Time), e.Level, e.Kind, e.Message, attrs)
 	if err != nil {
 		return 0, classify(s.path, "add event", err)
 	}

@@ -44,7 +44,7 @@ func (s *Store) UpsertGPU(ctx context.Context, g GPUSeen) error {
 		   uuid          = CASE WHEN excluded.uuid <> '' THEN excluded.uuid ELSE uuid END,
 		   first_seen_ms = min(first_seen_ms, excluded.first_seen_ms),
 		   last_seen_ms  = max(last_seen_ms, excluded.last_seen_ms)`,
-		g.Key, g.Name, g.PCIBusID, g.UUID, ms(g.FirstSeen), ms(g.LastSeen))
+		g.Key, g.Name, g.PCIBusID, g.UUID, toMS(g.FirstSeen), toMS(g.LastSeen))
 	if err != nil {
 		return classify(s.path, fmt.Sprintf("upsert gpu %q", g.Key), err)
 	}

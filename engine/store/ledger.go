@@ -79,7 +79,7 @@ func (s *Store) AddLedger(ctx context.Context, e LedgerEntry) (inserted bool, er
 		`INSERT INTO ledger (source, t_ms, stage, amount_nanoton, instance, proxy, note)
 		 VALUES (?, ?, ?, ?, ?, ?, ?)
 		 ON CONFLICT (source) DO NOTHING`,
-		e.Source, ms(e.Time), e.Stage, e.AmountNanoTON, instance, e.Proxy, e.Note)
+		e.Source, toMS(e.Time), e.Stage, e.AmountNanoTON, instance, e.Proxy, e.Note)
 	if err != nil {
 		return false, classify(s.path, fmt.Sprintf("add ledger entry %q", e.Source), err)
 	}

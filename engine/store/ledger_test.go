@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -217,5 +218,51 @@ func TestLedgerPaging(t *testing.T) {
 		if i > 0 && e.ID <= all[i-1].ID {
 			t.Errorf("ids not increasing at %d", i)
 		}
+	}
+}
+
+// TestAddLedgerConcurrent adds the same sources from several goroutines at
+// once: each is inserted exactly once, and the others see inserted=false.
+func TestAddLedgerConcurrent(t *testing.T) {
+	s := openTemp(t)
+	const writers, sources = 4, 40
+	var wg sync.WaitGroup
+	inserted := make(chan string, writers*sources)
+	errs := make(chan error, writers*sources)
+	for w := range writers {
+		wg.Go(func() {
+			for i := range sources {
+				src := fmt.Sprintf("concurrent:%d", (i+w*7)%sources) // each writer in its own order
+				ok, err := s.AddLedger(t.Context(), LedgerEntry{Source: src, Time: t0, Stage: StagePaid, AmountNanoTON: 1})
+				if err != nil {
+					errs <- err
+				}
+				if ok {
+					inserted <- src
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(inserted)
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	seen := map[string]int{}
+	for src := range inserted {
+		seen[src]++
+	}
+	if len(seen) != sources {
+		t.Errorf("%d sources inserted, want %d", len(seen), sources)
+	}
+	for src, n := range seen {
+		if n != 1 {
+			t.Errorf("%s reported inserted %d times", src, n)
+		}
+	}
+	totals, err := s.LedgerTotals(t.Context())
+	if err != nil || totals[StagePaid] != sources {
+		t.Errorf("paid total = %d, %v; want %d", totals[StagePaid], err, sources)
 	}
 }

@@ -24,10 +24,11 @@ func TestOpenFresh(t *testing.T) {
 	if s.Path() != path {
 		t.Errorf("Path() = %q, want %q", s.Path(), path)
 	}
+	// SQLite gives the WAL and shared-memory files the database's mode.
 	for _, c := range []struct {
 		path string
 		want os.FileMode
-	}{{dir, 0o700 | os.ModeDir}, {path, 0o600}} {
+	}{{dir, 0o700 | os.ModeDir}, {path, 0o600}, {path + "-wal", 0o600}, {path + "-shm", 0o600}} {
 		fi, err := os.Stat(c.path)
 		if err != nil {
 			t.Fatal(err)
@@ -141,7 +142,7 @@ func makeDB(t *testing.T, path string, ledgerRows int) {
 	}
 	note := strings.Repeat("n", 300) // about ten rows a page
 	for i := range ledgerRows {
-		if _, err := stmt.ExecContext(t.Context(), fmt.Sprintf("src-%d", i), ms(t0), i, note); err != nil {
+		if _, err := stmt.ExecContext(t.Context(), fmt.Sprintf("src-%d", i), toMS(t0), i, note); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -314,8 +314,8 @@ func (s *Store) check(ctx context.Context, what, pragma string) error {
 	return nil
 }
 
-// ms converts t to unix milliseconds.
-func ms(t time.Time) int64 { return t.UnixMilli() }
+// toMS converts t to unix milliseconds.
+func toMS(t time.Time) int64 { return t.UnixMilli() }
 
 // fromMS converts unix milliseconds to a UTC time.
 func fromMS(v int64) time.Time { return time.UnixMilli(v).UTC() }

@@ -102,7 +102,7 @@ func (s *Store) AddSamples(ctx context.Context, samples []Sample) error {
 	}
 	defer stmt.Close()
 	for _, x := range samples {
-		_, err := stmt.ExecContext(ctx, x.GPUKey, ms(x.Time),
+		_, err := stmt.ExecContext(ctx, x.GPUKey, toMS(x.Time),
 			nullable(x.UtilPct), nullable(x.MemUsedMiB), nullable(x.TempC), nullable(x.PowerW))
 		if sqliteExtCode(err) == sqlite3.SQLITE_CONSTRAINT_FOREIGNKEY {
 			return fmt.Errorf("%s: %w: gpu %q is not recorded; call UpsertGPU first", what, ErrInvalid, x.GPUKey)
@@ -124,7 +124,7 @@ func (s *Store) Samples(ctx context.Context, gpuKey string, from, to time.Time) 
 	rows, err := s.db.QueryContext(ctx,
 		`SELECT t_ms, util_pct, mem_used_mib, temp_c, power_w FROM telemetry_samples
 		 WHERE gpu_key = ? AND t_ms >= ? AND t_ms < ? ORDER BY t_ms`,
-		gpuKey, ms(from), ms(to))
+		gpuKey, toMS(from), toMS(to))
 	if err != nil {
 		return nil, classify(s.path, what, err)
 	}
@@ -155,7 +155,7 @@ func (s *Store) Rollups(ctx context.Context, gpuKey string, from, to time.Time) 
 		   temp_avg, temp_max, temp_n, power_avg, power_max, power_n
 		 FROM telemetry_rollups
 		 WHERE gpu_key = ? AND minute_ms >= ? AND minute_ms < ? ORDER BY minute_ms`,
-		gpuKey, ms(from), ms(to))
+		gpuKey, toMS(from), toMS(to))
 	if err != nil {
 		return nil, classify(s.path, what, err)
 	}
@@ -239,8 +239,8 @@ func (s *Store) Compact(ctx context.Context, now time.Time, raw, rollup time.Dur
 	if rollup <= 0 {
 		rollup = DefaultRollupRetention
 	}
-	rawCut := ms(now.Add(-raw).Truncate(rollupPeriod))
-	rollupCut := ms(now.Add(-rollup))
+	rawCut := toMS(now.Add(-raw).Truncate(rollupPeriod))
+	rollupCut := toMS(now.Add(-rollup))
 
 	const what = "compact telemetry"
 	var st CompactStats

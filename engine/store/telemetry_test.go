@@ -1,7 +1,6 @@
 package store
 
 import (
-	"database/sql"
 	"errors"
 	"math"
 	"reflect"
@@ -9,9 +8,6 @@ import (
 	"testing"
 	"time"
 )
-
-// unknown is a reading that is not known.
-var unknown = sql.Null[float64]{}
 
 func TestSamples(t *testing.T) {
 	s := openTemp(t)
