@@ -182,6 +182,32 @@ func TestCheckVariants(t *testing.T) {
 	}
 }
 
+func TestDataDir(t *testing.T) {
+	base := t.TempDir()
+	file := filepath.Join(base, "file")
+	if err := os.WriteFile(file, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		dir  string
+		want Status
+		obs  string
+	}{
+		{base, StatusOK, "is writable"},
+		{filepath.Join(base, "new", "deeper"), StatusOK, "will be created"},
+		{filepath.Join(file, "data"), StatusFail, "is a file"},
+		{"", StatusFail, "no data directory"},
+	}
+	for _, tt := range tests {
+		in := nestedInputs(t)
+		in.DataDir = tt.dir
+		c := newHost(context.Background(), in).checkDataDir()
+		if c.Status != tt.want || c.DevStatus != tt.want || !strings.Contains(c.Observed, tt.obs) {
+			t.Errorf("data dir %q: %+v, want %s %q", tt.dir, c, tt.want, tt.obs)
+		}
+	}
+}
+
 func TestMalformedProcFiles(t *testing.T) {
 	root := t.TempDir()
 	write := func(p, s string) {

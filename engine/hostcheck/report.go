@@ -175,7 +175,7 @@ func Run(ctx context.Context, in Inputs) Report {
 	h := newHost(ctx, in)
 	r := Report{Time: in.Now, Host: h.info()}
 	for _, check := range []func() Check{
-		h.checkCPU, h.checkCores, h.checkMemory, h.checkDisk, h.checkKernel,
+		h.checkCPU, h.checkCores, h.checkMemory, h.checkDataDir, h.checkDisk, h.checkKernel,
 		h.checkKVMDevice, h.checkKVMGuest, h.checkTCGGuest, h.checkTDXHost, h.checkSGX,
 		h.checkIOMMU, h.checkIOMMUFD, h.checkVFIO, h.checkVsock,
 		h.checkQEMU, h.checkQEMUTDX,

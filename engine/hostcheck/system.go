@@ -13,6 +13,7 @@ import (
 	"github.com/shirou/gopsutil/v3/cpu"
 	"github.com/shirou/gopsutil/v3/disk"
 	"github.com/shirou/gopsutil/v3/mem"
+	"golang.org/x/sys/unix"
 )
 
 type cpuFacts struct {
@@ -178,6 +179,43 @@ func (h *host) checkDisk() Check {
 	if free < DevDiskMiB<<20 {
 		c.DevStatus = StatusFail
 		c.Fix = "Dev mode needs about 2 GiB free in the data directory: free space or choose another directory with --data-dir."
+	}
+	return c
+}
+
+func (h *host) checkDataDir() Check {
+	c := Check{ID: "data_dir", Title: "Data directory",
+		Why: "The app keeps its database, worker images and VM disks in the data directory, so it must be writable."}
+	dir := h.in.DataDir
+	if dir == "" {
+		c.Status, c.DevStatus, c.Observed = StatusFail, StatusFail, "no data directory set"
+		c.Fix = "Set one with --data-dir, or set $HOME."
+		return c
+	}
+	existing := dir
+	for {
+		if _, err := os.Stat(existing); err == nil || filepath.Dir(existing) == existing {
+			break
+		}
+		existing = filepath.Dir(existing)
+	}
+	st, err := os.Stat(existing)
+	switch {
+	case err != nil:
+		c.Status, c.DevStatus = StatusUnknown, StatusUnknown
+		c.Observed = fmt.Sprintf("cannot inspect %s: %v", existing, err)
+	case !st.IsDir():
+		c.Status, c.DevStatus = StatusFail, StatusFail
+		c.Observed = fmt.Sprintf("%s is a file, not a directory", existing)
+		c.Fix = "Move that file away or choose another directory with --data-dir."
+	case unix.Access(existing, unix.W_OK|unix.X_OK) != nil:
+		c.Status, c.DevStatus = StatusFail, StatusFail
+		c.Observed = fmt.Sprintf("%s is not writable by this user", existing)
+		c.Fix = "Fix its permissions or choose another directory with --data-dir."
+	case existing == dir:
+		c.Status, c.DevStatus, c.Observed = StatusOK, StatusOK, dir+" is writable"
+	default:
+		c.Status, c.DevStatus, c.Observed = StatusOK, StatusOK, dir+" will be created (its parent is writable)"
 	}
 	return c
 }
