@@ -111,14 +111,20 @@ func (v *mainView) start(ctx context.Context) {
 			}
 		}
 	}()
+	// The engine may have reported a problem before we subscribed.
+	v.machine.showStoreError(v.api.State().StoreError)
 	v.runCheck(ctx)
 }
 
-func (v *mainView) runCheck(ctx context.Context) {
+// runCheck runs the doctor in the background; the returned channel closes
+// once the result is on screen.
+func (v *mainView) runCheck(ctx context.Context) <-chan struct{} {
 	v.machine.setBusy(true)
+	shown := make(chan struct{})
 	go func() {
 		r, err := v.api.Check(ctx)
 		fyne.Do(func() {
+			defer close(shown)
 			v.machine.setBusy(false)
 			if err != nil {
 				v.machine.showError(err)
@@ -133,4 +139,5 @@ func (v *mainView) runCheck(ctx context.Context) {
 			}
 		})
 	}()
+	return shown
 }

@@ -1,6 +1,8 @@
 package app
 
 import (
+	"context"
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -10,6 +12,8 @@ import (
 	"fyne.io/fyne/v2/test"
 	"fyne.io/fyne/v2/widget"
 
+	"github.com/cocoon-provider/cocoon-provider/engine"
+	"github.com/cocoon-provider/cocoon-provider/engine/enginetest"
 	"github.com/cocoon-provider/cocoon-provider/engine/gpu"
 	"github.com/cocoon-provider/cocoon-provider/engine/hostcheck"
 )
@@ -94,5 +98,47 @@ func TestGPUViewUpdatesInPlace(t *testing.T) {
 	got := texts(v.content)
 	if !contains(got, "77") || !contains(got, "NVIDIA driver 580.95.05") {
 		t.Errorf("GPU view texts %q", got)
+	}
+}
+
+func TestMainViewShowsStoreErrorReportedBeforeStart(t *testing.T) {
+	test.NewTempApp(t)
+	api := enginetest.New(engine.State{StoreError: "database file is damaged"}, hostcheck.Report{
+		Production: hostcheck.Verdict{Summary: "cannot earn"}, Dev: hostcheck.Verdict{Ready: true, Summary: "dev ok"},
+	}, gpu.Inventory{})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	v := newMainView(ctx, api)
+	v.start(ctx)
+	select {
+	case <-v.ready:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the first check never completed")
+	}
+	if !v.machine.storeErr.Visible() || !strings.Contains(v.machine.storeErr.Text, "database file is damaged") {
+		t.Errorf("store error label = %q visible %v", v.machine.storeErr.Text, v.machine.storeErr.Visible())
+	}
+	if api.Checks != 1 {
+		t.Errorf("%d checks, want 1", api.Checks)
+	}
+}
+
+func TestMainViewShowsCheckFailure(t *testing.T) {
+	test.NewTempApp(t)
+	api := enginetest.New(engine.State{}, hostcheck.Report{}, gpu.Inventory{})
+	api.FailChecks(errors.New("context canceled"))
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	v := newMainView(ctx, api)
+	select {
+	case <-v.runCheck(ctx):
+	case <-time.After(10 * time.Second):
+		t.Fatal("the check never finished")
+	}
+	if !strings.Contains(v.machine.prodText.Text, "The check could not run: context canceled") {
+		t.Errorf("check failure shown as %q", v.machine.prodText.Text)
+	}
+	if v.machine.recheck.Disabled() {
+		t.Error("Check again stays disabled after a failed check")
 	}
 }

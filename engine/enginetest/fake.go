@@ -1,0 +1,97 @@
+// Package enginetest provides an in-memory engine.API for app and CLI tests.
+package enginetest
+
+import (
+	"context"
+	"sync"
+
+	"github.com/cocoon-provider/cocoon-provider/engine"
+	"github.com/cocoon-provider/cocoon-provider/engine/gpu"
+	"github.com/cocoon-provider/cocoon-provider/engine/hostcheck"
+)
+
+// Fake answers with the report, inventory and state it holds, and lets a
+// test publish events.
+type Fake struct {
+	mu        sync.Mutex
+	state     engine.State
+	report    hostcheck.Report
+	inventory gpu.Inventory
+	checkErr  error
+	subs      []chan engine.Event
+	// Checks counts Check calls.
+	Checks int
+}
+
+var _ engine.API = (*Fake)(nil)
+
+// New returns a Fake that reports r and inv, with st as its state.
+func New(st engine.State, r hostcheck.Report, inv gpu.Inventory) *Fake {
+	return &Fake{state: st, report: r, inventory: inv}
+}
+
+// FailChecks makes Check return err.
+func (f *Fake) FailChecks(err error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.checkErr = err
+}
+
+// State implements engine.API.
+func (f *Fake) State() engine.State {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.state
+}
+
+// Subscribe implements engine.API.
+func (f *Fake) Subscribe(ctx context.Context) <-chan engine.Event {
+	ch := make(chan engine.Event, 16)
+	f.mu.Lock()
+	f.subs = append(f.subs, ch)
+	f.mu.Unlock()
+	go func() {
+		<-ctx.Done()
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		for i, c := range f.subs {
+			if c == ch {
+				f.subs = append(f.subs[:i], f.subs[i+1:]...)
+				close(ch)
+				return
+			}
+		}
+	}()
+	return ch
+}
+
+// Publish sets the state and delivers an event to every subscriber.
+func (f *Fake) Publish(kind engine.EventKind, change func(*engine.State)) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	change(&f.state)
+	for _, c := range f.subs {
+		c <- engine.Event{Kind: kind, State: f.state}
+	}
+}
+
+// Check implements engine.API.
+func (f *Fake) Check(context.Context) (hostcheck.Report, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.Checks++
+	if f.checkErr != nil {
+		return hostcheck.Report{}, f.checkErr
+	}
+	r := f.report
+	f.state.Report = &r
+	f.state.GPUs = f.inventory
+	return r, nil
+}
+
+// GPUs implements engine.API.
+func (f *Fake) GPUs(context.Context) (gpu.Inventory, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.inventory, nil
+}
