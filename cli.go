@@ -54,19 +54,17 @@ func (c *common) register(fs *flag.FlagSet, defaultLevel string) {
 	fs.StringVar(&c.logLevel, "log-level", defaultLevel, "log level")
 }
 
-func (c *common) logger(stderr io.Writer) (*slog.Logger, error) {
+// open builds the logger and the engine the flags describe.
+func (c *common) open(stderr io.Writer) (*engine.Service, *slog.Logger, error) {
 	var lvl slog.Level
 	if err := lvl.UnmarshalText([]byte(c.logLevel)); err != nil {
-		return nil, fmt.Errorf("--log-level %q: use debug, info, warn or error", c.logLevel)
+		return nil, nil, fmt.Errorf("--log-level %q: use debug, info, warn or error", c.logLevel)
 	}
-	return slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: lvl})), nil
-}
-
-func (c *common) service(log *slog.Logger) (*engine.Service, error) {
 	if c.dataDir == "" {
-		return nil, errors.New("no data directory: set --data-dir or $HOME")
+		return nil, nil, errors.New("no data directory: set --data-dir or $HOME")
 	}
-	return engine.New(engine.Options{DataDir: c.dataDir, QEMU: c.qemu, Logger: log}), nil
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: lvl}))
+	return engine.New(engine.Options{DataDir: c.dataDir, QEMU: c.qemu, Logger: log}), log, nil
 }
 
 // run dispatches a command line and returns the exit status.
@@ -161,11 +159,7 @@ func cmdDoctor(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if *require != "" && *require != "production" && *require != "dev" {
 		return fmt.Errorf("--require %q: use production or dev", *require)
 	}
-	log, err := c.logger(stderr)
-	if err != nil {
-		return err
-	}
-	svc, err := c.service(log)
+	svc, _, err := c.open(stderr)
 	if err != nil {
 		return err
 	}
@@ -202,11 +196,7 @@ func cmdGPUs(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if *interval < 100*time.Millisecond {
 		return fmt.Errorf("--interval %s is too short: use 100ms or more", *interval)
 	}
-	log, err := c.logger(stderr)
-	if err != nil {
-		return err
-	}
-	svc, err := c.service(log)
+	svc, _, err := c.open(stderr)
 	if err != nil {
 		return err
 	}

@@ -17,11 +17,7 @@ func cmdGUI(ctx context.Context, args []string, stderr io.Writer) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	log, err := c.logger(stderr)
-	if err != nil {
-		return err
-	}
-	svc, err := c.service(log)
+	svc, log, err := c.open(stderr)
 	if err != nil {
 		return err
 	}

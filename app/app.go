@@ -41,8 +41,10 @@ func Run(ctx context.Context, api engine.API, opts Options) error {
 	w.Resize(fyne.NewSize(980, 720))
 
 	trayOK, why := tray.Available()
+	if trayOK && !tray.Setup(a, assets.Icon, w.Show, a.Quit) {
+		trayOK, why = false, "this platform driver has no tray support"
+	}
 	if trayOK {
-		tray.Setup(a, assets.Icon, w.Show, a.Quit)
 		w.SetCloseIntercept(w.Hide)
 	} else {
 		log.Info("no system tray; the window stays the way to use the app, and closing it quits", "reason", why)

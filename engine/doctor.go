@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"errors"
+	"io/fs"
 	"sync"
 
 	"github.com/cocoon-provider/cocoon-provider/engine/gpu"
@@ -63,7 +64,7 @@ func (s *Service) Check(ctx context.Context) (hostcheck.Report, error) {
 }
 
 func (s *Service) kvmDevicePresent() bool {
-	_, err := fsStat(s.opts.Root, "dev/kvm")
+	_, err := fs.Stat(s.root, "dev/kvm")
 	return err == nil
 }
 

@@ -3,8 +3,6 @@ package engine
 import (
 	"context"
 	"database/sql"
-	"io/fs"
-	"os"
 
 	"github.com/cocoon-provider/cocoon-provider/engine/gpu"
 	"github.com/cocoon-provider/cocoon-provider/engine/store"
@@ -41,5 +39,3 @@ func reading[T uint32 | uint64 | float64](v *T) sql.Null[float64] {
 	}
 	return store.Known(float64(*v))
 }
-
-func fsStat(root, name string) (fs.FileInfo, error) { return fs.Stat(os.DirFS(root), name) }

@@ -43,6 +43,7 @@ type Options struct {
 type Service struct {
 	opts    Options
 	log     *slog.Logger
+	root    fs.FS
 	scanner *gpu.Scanner
 
 	mu    sync.Mutex
@@ -90,11 +91,12 @@ func New(opts Options) *Service {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	var fsys fs.FS = os.DirFS(opts.Root)
+	root := os.DirFS(opts.Root)
 	return &Service{
 		opts:    opts,
 		log:     opts.Logger,
-		scanner: gpu.NewScanner(gpu.Options{NVML: opts.NVML, FS: fsys, Now: opts.Now}),
+		root:    root,
+		scanner: gpu.NewScanner(gpu.Options{NVML: opts.NVML, FS: root, Now: opts.Now}),
 		state:   State{Mode: ModeDev, DataDir: opts.DataDir},
 		subs:    map[chan Event]struct{}{},
 	}
@@ -170,13 +172,23 @@ func (s *Service) Run(ctx context.Context) error {
 	compact := time.NewTicker(10 * time.Minute)
 	defer compact.Stop()
 	seen := map[string]bool{}
+	lastWriteErr := ""
 	for {
 		inv, err := s.GPUs(ctx)
-		if err != nil {
+		switch {
+		case ctx.Err() != nil:
+			return nil
+		case err != nil:
 			s.log.Warn("GPU scan failed", "error", err)
-		} else if st != nil {
-			if err := s.record(ctx, st, inv, seen); err != nil {
-				s.log.Warn("record GPU telemetry", "error", err)
+		case st != nil:
+			// Report a failing database once per distinct error, not every second.
+			werr := s.record(ctx, st, inv, seen)
+			if msg := errText(werr); msg != lastWriteErr {
+				lastWriteErr = msg
+				if werr != nil {
+					s.log.Warn("record GPU telemetry", "error", werr)
+				}
+				s.update(EventError, msg, func(st *State) { st.StoreError = msg })
 			}
 		}
 		select {
@@ -198,4 +210,11 @@ func (s *Service) openStore(ctx context.Context) (*store.Store, error) {
 		return nil, errors.New("no data directory configured")
 	}
 	return store.Open(ctx, filepath.Join(s.opts.DataDir, store.DefaultFileName))
+}
+
+func errText(err error) string {
+	if err == nil {
+		return ""
+	}
+	return err.Error()
 }
