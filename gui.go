@@ -7,6 +7,7 @@ import (
 	"io"
 
 	"github.com/cocoon-provider/cocoon-provider/app"
+	"github.com/cocoon-provider/cocoon-provider/engine"
 )
 
 func cmdGUI(ctx context.Context, args []string, stderr io.Writer) error {
@@ -22,6 +23,11 @@ func cmdGUI(ctx context.Context, args []string, stderr io.Writer) error {
 		return err
 	}
 	defer svc.Close()
+	lock, err := engine.AcquireLock(c.dataDir)
+	if err != nil {
+		return err
+	}
+	defer lock.Release()
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	go func() {
