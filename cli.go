@@ -26,6 +26,9 @@ Usage:
   cocoon-provider doctor [--json]      check whether this machine can earn, and what is missing
   cocoon-provider gpus [--json] [--watch]
                                        list GPUs with live telemetry
+  cocoon-provider dev                  run the stand-in worker (dev mode) in the foreground
+  cocoon-provider status [--json]      state of the running worker and its /jsonstats
+  cocoon-provider stop                 stop the running app and its worker
   cocoon-provider version              print the version
 
 Flags (all commands):
@@ -64,7 +67,7 @@ func (c *common) open(stderr io.Writer) (*engine.Service, *slog.Logger, error) {
 		return nil, nil, errors.New("no data directory: set --data-dir or $HOME")
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: lvl}))
-	return engine.New(engine.Options{DataDir: c.dataDir, QEMU: c.qemu, Logger: log}), log, nil
+	return engine.New(engine.Options{DataDir: c.dataDir, QEMU: c.qemu, Logger: log, SourceDir: sourceDir()}), log, nil
 }
 
 // run dispatches a command line and returns the exit status.
@@ -83,6 +86,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = cmdDoctor(ctx, rest, stdout, stderr)
 	case "gpus":
 		err = cmdGPUs(ctx, rest, stdout, stderr)
+	case "dev":
+		err = cmdDev(ctx, rest, stdout, stderr)
+	case "status":
+		err = cmdStatus(ctx, rest, stdout, stderr)
+	case "stop":
+		err = cmdStop(ctx, rest, stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, versionString())
 	case "help", "-h", "--help":

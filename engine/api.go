@@ -39,6 +39,8 @@ type State struct {
 	Report *hostcheck.Report
 	// GPUs is the last GPU inventory.
 	GPUs gpu.Inventory
+	// Dev is the dev-mode worker instance; nil when none was started.
+	Dev *Instance
 	// StoreError says why the database could not be used, if it could not.
 	StoreError string
 	Updated    time.Time
@@ -52,6 +54,8 @@ const (
 	EventReport EventKind = "report"
 	EventGPUs   EventKind = "gpus"
 	EventError  EventKind = "error"
+	// EventInstance: a worker VM changed state or reported new stats.
+	EventInstance EventKind = "instance"
 )
 
 // Event tells a subscriber that the state changed; State holds the new snapshot.

@@ -33,6 +33,11 @@ type Options struct {
 	// SampleInterval is how often GPU telemetry is sampled while Run runs.
 	SampleInterval time.Duration
 	Logger         *slog.Logger
+	// ImageCacheDir holds the stand-in image; empty means the user cache directory.
+	ImageCacheDir string
+	// SourceDir is this module's source tree, used to build the stand-in
+	// guest agent when no image is cached.
+	SourceDir string
 	// Inspect and Probe default to the vm package; tests replace them.
 	Inspect func(ctx context.Context, binary string) (vm.QEMUInfo, error)
 	Probe   func(ctx context.Context, qemuPath string, accel vm.Accel, timeout time.Duration) vm.ProbeResult
@@ -49,6 +54,8 @@ type Service struct {
 	mu    sync.Mutex
 	state State
 	subs  map[chan Event]struct{}
+	store *store.Store // open while Run runs
+	dev   *dev         // the running dev-mode instance
 }
 
 var _ API = (*Service)(nil)
@@ -162,7 +169,15 @@ func (s *Service) Run(ctx context.Context) error {
 		s.log.Error("database unavailable; nothing will be recorded", "error", err)
 		s.update(EventError, err.Error(), func(st *State) { st.StoreError = err.Error() })
 	} else {
-		defer st.Close()
+		s.mu.Lock()
+		s.store = st
+		s.mu.Unlock()
+		defer func() {
+			s.mu.Lock()
+			s.store = nil
+			s.mu.Unlock()
+			st.Close()
+		}()
 		if _, err := st.AddEvent(ctx, store.Event{Time: s.opts.Now(), Level: "info", Kind: "app.start", Message: "Cocoon Provider started"}); err != nil {
 			s.log.Warn("record start event", "error", err)
 		}

@@ -123,7 +123,9 @@ func (d *statsDecoder) intLit(lit, path string, lo, hi int64) int64 {
 
 func (d *statsDecoder) hash(o laxValue, path, key string) Hash {
 	v, ok := d.field(o, path, key, laxString)
-	if !ok {
+	if !ok || v.text == "" {
+		// An empty string: the worker has not read this hash from the root
+		// contract yet (the stand-in prints it so before any chain sync).
 		return Hash{}
 	}
 	return d.hashText(v.text, join(path, key))

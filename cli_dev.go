@@ -1,0 +1,239 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/cocoon-provider/cocoon-provider/engine"
+	"github.com/cocoon-provider/cocoon-provider/engine/vm"
+	"github.com/cocoon-provider/cocoon-provider/engine/worker"
+)
+
+// modulePath identifies this project's source tree (for building the stand-in agent).
+const modulePath = "github.com/cocoon-provider/cocoon-provider"
+
+// sourceDir finds this module's source tree above the working directory.
+func sourceDir() string {
+	dir, err := os.Getwd()
+	if err != nil {
+		return ""
+	}
+	for {
+		if f, err := os.Open(filepath.Join(dir, "go.mod")); err == nil {
+			line, _ := bufio.NewReader(f).ReadString('\n')
+			f.Close()
+			if strings.TrimSpace(strings.TrimPrefix(line, "module")) == modulePath {
+				return dir
+			}
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return ""
+		}
+		dir = parent
+	}
+}
+
+// cmdDev runs the stand-in worker in the foreground until interrupted.
+func cmdDev(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("dev", stderr)
+	var c common
+	c.register(fs, "warn")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	svc, _, err := c.open(stderr)
+	if err != nil {
+		return err
+	}
+	defer svc.Close()
+	lock, err := engine.AcquireLock(c.dataDir)
+	if err != nil {
+		return err
+	}
+	defer lock.Release()
+
+	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancel()
+	runDone := make(chan struct{})
+	go func() {
+		defer close(runDone)
+		_ = svc.Run(runCtx)
+	}()
+	events := svc.Subscribe(runCtx)
+	printed := make(chan struct{})
+	go func() {
+		defer close(printed)
+		for ev := range events {
+			if ev.Kind == engine.EventInstance && ev.Message != "" {
+				fmt.Fprintf(stdout, "%s  %s\n", ev.Time.Format("15:04:05"), ev.Message)
+			}
+		}
+	}()
+	fmt.Fprintln(stdout, "Dev mode: a stand-in worker under QEMU. It earns nothing real. Ctrl-C stops it.")
+	startErr := svc.StartDev(ctx)
+	if startErr == nil {
+		if inst := svc.State().Dev; inst != nil {
+			fmt.Fprintf(stdout, "stats: http://%s/stats   (cocoon-provider status, cocoon-provider stop)\n", inst.StatsAddr)
+		}
+		<-ctx.Done()
+	}
+	stopCtx, stopCancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer stopCancel()
+	stopErr := svc.StopDev(stopCtx)
+	cancel()
+	<-runDone
+	<-printed
+	return errors.Join(startErr, stopErr)
+}
+
+// devStatus is what `status --json` prints.
+type devStatus struct {
+	Running  bool                 `json:"running"`
+	Holder   *engine.Holder       `json:"app,omitempty"`
+	Instance *engine.Instance     `json:"instance,omitempty"`
+	Stats    json.RawMessage      `json:"jsonstats,omitempty"`
+	Health   *worker.HealthStatus `json:"health,omitempty"`
+	Errors   []string             `json:"errors,omitempty"`
+}
+
+func cmdStatus(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("status", stderr)
+	var c common
+	c.register(fs, "warn")
+	asJSON := fs.Bool("json", false, "print JSON")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	st := devStatus{}
+	if h, err := engine.ReadLockHolder(c.dataDir); err == nil {
+		st.Holder = &h
+	}
+	var inst engine.Instance
+	b, err := os.ReadFile(filepath.Join(c.dataDir, "instances", "0", engine.InstanceFile))
+	if err == nil && json.Unmarshal(b, &inst) == nil && st.Holder != nil && st.Holder.PID == inst.AppPID {
+		st.Instance, st.Running = &inst, true
+	}
+	if st.Running {
+		ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		defer cancel()
+		dial := (&net.Dialer{}).DialContext
+		if s, err := worker.NewClient(dial, inst.StatsAddr).Stats(ctx); err != nil {
+			st.Errors = append(st.Errors, "jsonstats: "+err.Error())
+		} else {
+			st.Stats = s.MarshalOfficial()
+		}
+		if h, err := worker.NewHealthClient(dial, "tcp", inst.HealthAddr).Status(ctx); err != nil {
+			st.Errors = append(st.Errors, "health: "+err.Error())
+		} else {
+			st.Health = &h
+		}
+	}
+	if *asJSON {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(st)
+	}
+	writeStatus(stdout, st)
+	return nil
+}
+
+func writeStatus(w io.Writer, st devStatus) {
+	if !st.Running {
+		fmt.Fprintln(w, "No worker is running. Start dev mode with `cocoon-provider dev` (or the desktop app).")
+		if st.Holder != nil {
+			fmt.Fprintf(w, "Cocoon Provider runs as PID %d without a worker.\n", st.Holder.PID)
+		}
+		return
+	}
+	in := st.Instance
+	fmt.Fprintf(w, "Worker %d (dev mode, stand-in, earns nothing): QEMU PID %d, %s, app PID %d\n", in.Number, in.PID, in.Accel, in.AppPID)
+	fmt.Fprintf(w, "  image     %s\n  stats     http://%s/stats\n  restarts  %d\n", in.Image, in.StatsAddr, in.Restarts)
+	if in.LastExit != "" {
+		fmt.Fprintf(w, "  last exit %s\n", in.LastExit)
+	}
+	if st.Health != nil {
+		fmt.Fprintf(w, "  health    %s\n", st.Health.StatusLine)
+	}
+	if st.Stats != nil {
+		if s, err := worker.ParseStats(st.Stats); err == nil {
+			fmt.Fprintf(w, "  enabled   %v\n  requests  %.0f (success %.0f, failed %.0f)\n  tokens    %.0f adjusted\n  proxies   %d\n",
+				s.Status.Enabled, s.Counters.Queries.Total(), s.Counters.Success.Total(), s.Counters.Failed.Total(),
+				s.Counters.TotalAdjustedTokens.Total(), len(s.Proxies))
+		} else {
+			fmt.Fprintf(w, "  jsonstats unreadable: %v\n", err)
+		}
+	}
+	for _, e := range st.Errors {
+		fmt.Fprintf(w, "  error     %s\n", e)
+	}
+}
+
+// cmdStop asks the running app to stop its worker and exit; a VM left
+// behind by a killed app is adopted and stopped directly.
+func cmdStop(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	flags := newFlagSet("stop", stderr)
+	var c common
+	c.register(flags, "warn")
+	wait := flags.Duration("timeout", 2*time.Minute, "how long to wait for a graceful stop")
+	if err := flags.Parse(args); err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, *wait)
+	defer cancel()
+	if h, err := engine.ReadLockHolder(c.dataDir); err == nil {
+		fmt.Fprintf(stdout, "Asking Cocoon Provider (PID %d) to stop…\n", h.PID)
+		if err := syscall.Kill(h.PID, syscall.SIGTERM); err != nil {
+			return fmt.Errorf("signal PID %d: %w", h.PID, err)
+		}
+		tick := time.NewTicker(200 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			if _, err := engine.ReadLockHolder(c.dataDir); err != nil {
+				fmt.Fprintln(stdout, "Stopped.")
+				return nil
+			}
+			select {
+			case <-ctx.Done():
+				return fmt.Errorf("PID %d did not stop within %s", h.PID, *wait)
+			case <-tick.C:
+			}
+		}
+	}
+	dir := filepath.Join(c.dataDir, "instances", "0")
+	pidFile, qmp := filepath.Join(dir, "qemu.pid"), filepath.Join(dir, "qmp.sock")
+	if _, err := vm.CheckPIDFile(pidFile); err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			fmt.Fprintln(stdout, "Nothing is running.")
+			return nil
+		}
+		var stale *vm.StalePIDFileError
+		if errors.As(err, &stale) {
+			fmt.Fprintf(stdout, "Nothing is running (removed a stale pid file: %s).\n", stale.Reason)
+			return nil
+		}
+		return err
+	}
+	a, err := vm.Adopt(ctx, pidFile, qmp, vm.AdoptOptions{})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "Stopping the worker VM left running (QEMU PID %d)…\n", a.PID())
+	if err := a.Stop(ctx, 20*time.Second); err != nil {
+		return err
+	}
+	_ = os.Remove(filepath.Join(dir, engine.InstanceFile))
+	fmt.Fprintln(stdout, "Stopped.")
+	return nil
+}
