@@ -8,7 +8,7 @@ export CGO_CFLAGS ?= -O2 -g -Wno-deprecated-declarations
 # Arguments for `make run`, e.g. make run ARGS="doctor".
 ARGS     ?=
 
-.PHONY: all deps build build-nogui run doctor test test-unit test-ui vet lint bench measure clean
+.PHONY: all deps build build-nogui run dev image doctor test test-unit test-ui test-vm vet lint bench measure clean
 
 all: build
 
@@ -28,9 +28,18 @@ run: build
 doctor: build
 	./$(BIN) doctor
 
+# Dev mode in the foreground: the stand-in worker under QEMU (Ctrl-C stops it).
+dev: build
+	./$(BIN) dev
+
+# The stand-in worker image (Debian's kernel + our guest agent), cached by
+# input hash; REBUILD=1 replaces a damaged cache.
+image: deps
+	$(GO) run ./engine/devmode/cmd/mkimage -src . $(if $(REBUILD),-rebuild)
+
 # Everything CI runs: vet, unit tests with the race detector, the nogui
 # build, and the UI smoke test that opens the real window under Xvfb.
-test: deps vet test-unit build-nogui test-ui
+test: deps vet test-unit build-nogui test-ui test-vm
 
 vet:
 	$(GO) vet ./...
@@ -42,6 +51,10 @@ test-unit:
 
 test-ui: build
 	$(GO) test -count=1 -tags integration -run 'TestUI' -v .
+
+# Boots the stand-in image under QEMU (TCG here, KVM where it works).
+test-vm: build
+	$(GO) test -count=1 -tags integration -run 'TestDevMode|TestStandIn|TestCLIDev' -v ./engine/ ./engine/devmode/ .
 
 lint: vet
 

@@ -98,6 +98,14 @@ func (s *Service) StartDev(ctx context.Context) error {
 		s.changeInstance(func(in *Instance) { in.State = vm.StateFailed; in.LastExit = err.Error() }, err.Error())
 		return err
 	}
+	// A VM an earlier run left behind holds the ports; it is adopted below.
+	if _, err := vm.CheckPIDFile(filepath.Join(dir, "qemu.pid")); err != nil {
+		for _, addr := range []string{inst.StatsAddr, inst.HealthAddr} {
+			if err := checkPortFree(addr); err != nil {
+				return fail(err)
+			}
+		}
+	}
 	accel, err := s.devAccel(ctx)
 	if err != nil {
 		return fail(err)
@@ -233,10 +241,16 @@ func (s *Service) pollDev(ctx context.Context, d *dev) {
 	defer close(d.done)
 	inst := s.State().Dev
 	client := worker.NewClient((&net.Dialer{}).DialContext, inst.StatsAddr)
-	tick := time.NewTicker(time.Second)
+	// While booting, QEMU accepts forwarded connections before the guest
+	// listens and leaves them hanging: poll with short attempts.
+	tick := time.NewTicker(500 * time.Millisecond)
 	defer tick.Stop()
 	for {
-		qctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		attempt := 2 * time.Second
+		if d.life.Current() == vm.StateBooting {
+			attempt = 500 * time.Millisecond
+		}
+		qctx, cancel := context.WithTimeout(ctx, attempt)
 		st, err := client.Stats(qctx)
 		cancel()
 		if ctx.Err() != nil {
@@ -258,7 +272,7 @@ func (s *Service) pollDev(ctx context.Context, d *dev) {
 		case cur == vm.StateRunning:
 			_ = d.life.To(vm.StateDegraded)
 			s.changeInstance(func(in *Instance) { in.State = vm.StateDegraded; in.StatsError = err.Error() }, "the worker stopped answering: "+err.Error())
-		case cur == vm.StateBooting && s.opts.Now().Sub(bootStart) > devBootTimeout:
+		case cur == vm.StateBooting && d.bootStart.Load() != 0 && s.opts.Now().Sub(bootStart) > devBootTimeout:
 			s.changeInstance(func(in *Instance) { in.StatsError = err.Error() },
 				fmt.Sprintf("the worker has not answered for %s; see %s", devBootTimeout, filepath.Join(d.dir, "console.log")))
 		}

@@ -1,0 +1,149 @@
+//go:build integration
+
+package engine
+
+import (
+	"context"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/cocoon-provider/cocoon-provider/engine/store"
+	"github.com/cocoon-provider/cocoon-provider/engine/vm"
+	"github.com/cocoon-provider/cocoon-provider/engine/worker"
+)
+
+// imageCache is shared between runs so the kernel package is downloaded once.
+func imageCache(t *testing.T) string {
+	if d := os.Getenv("COCOON_IMAGE_CACHE"); d != "" {
+		return d
+	}
+	d, err := os.UserCacheDir()
+	if err != nil {
+		t.Skip("no cache directory for the stand-in image")
+	}
+	return filepath.Join(d, "cocoon-provider", "standin")
+}
+
+// waitInstance waits for the dev instance to satisfy ok.
+func waitInstance(t *testing.T, s *Service, events <-chan Event, d time.Duration, what string, ok func(*Instance) bool) *Instance {
+	t.Helper()
+	deadline := time.After(d)
+	for {
+		if in := s.State().Dev; in != nil && ok(in) {
+			return in
+		}
+		select {
+		case ev := <-events:
+			if ev.Message != "" {
+				t.Logf("%s  %s", ev.Time.Format("15:04:05.000"), ev.Message)
+			}
+		case <-deadline:
+			t.Fatalf("%s: not within %s; instance %+v", what, d, s.State().Dev)
+		}
+	}
+}
+
+// TestDevModeLifecycle boots the stand-in image under TCG (KVM where it
+// works), reads /jsonstats through the forwarded port, runs the health
+// status command, toggles /request/disable, kills QEMU to see the
+// supervisor restart it with the event stored, and stops gracefully.
+func TestDevModeLifecycle(t *testing.T) {
+	if _, err := vm.Inspect(context.Background(), ""); err != nil {
+		t.Skipf("needs QEMU: %v", err)
+	}
+	src, err := filepath.Abs("..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dataDir := t.TempDir()
+	s := New(Options{DataDir: dataDir, NVML: noNVML(), ImageCacheDir: imageCache(t), SourceDir: src})
+	defer s.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	events := s.Subscribe(ctx)
+	runDone := make(chan error, 1)
+	go func() { runDone <- s.Run(ctx) }()
+
+	if err := s.StartDev(ctx); err != nil {
+		t.Fatalf("start dev mode: %v", err)
+	}
+	in := waitInstance(t, s, events, 5*time.Minute, "ready", func(in *Instance) bool { return in.State == vm.StateRunning })
+	t.Logf("ready after %s under %s", in.BootTime.Round(time.Millisecond), in.Accel)
+
+	dial := (&net.Dialer{}).DialContext
+	client := worker.NewClient(dial, in.StatsAddr)
+	cctx, ccancel := context.WithTimeout(ctx, 30*time.Second)
+	defer ccancel()
+	st, err := client.Stats(cctx)
+	if err != nil || !st.Status.Enabled {
+		t.Fatalf("jsonstats: %+v, %v", st.Status, err)
+	}
+	hs, err := worker.NewHealthClient(dial, "tcp", in.HealthAddr).Status(cctx)
+	if err != nil || !hs.OK || !strings.Contains(hs.ImageHashB64, "XFXI9NtAELqSA9g1NtBgmFavjIR6wDnjfn3ej71XS2E=") {
+		t.Fatalf("health status: %+v, %v", hs, err)
+	}
+	if err := client.Disable(cctx); err != nil {
+		t.Fatalf("disable: %v", err)
+	}
+	// As in the official worker, /jsonstats always says enabled; the
+	// force-disabled state shows on the /stats page (as an "enable" link).
+	if page, err := client.RawStats(cctx); err != nil || !strings.Contains(string(page), `href="/request/enable"`) {
+		t.Fatalf("after disable the /stats page does not offer enable (err %v)", err)
+	}
+	if err := client.Enable(cctx); err != nil {
+		t.Fatalf("enable: %v", err)
+	}
+
+	// Crash: kill QEMU; the supervisor restarts it and the events are stored.
+	in = s.State().Dev
+	if in.PID <= 0 {
+		t.Fatalf("no QEMU PID in %+v", in)
+	}
+	if err := syscall.Kill(in.PID, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	old := in.PID
+	waitInstance(t, s, events, 5*time.Minute, "restarted and ready", func(in *Instance) bool {
+		return in.State == vm.StateRunning && in.Restarts == 1 && in.PID != 0 && in.PID != old
+	})
+
+	start := time.Now()
+	if err := s.StopDev(ctx); err != nil {
+		t.Fatalf("stop: %v", err)
+	}
+	t.Logf("graceful stop took %s", time.Since(start).Round(time.Millisecond))
+	if s.State().Dev.State != vm.StateStopped {
+		t.Errorf("after stop: %s", s.State().Dev.State)
+	}
+	if _, err := vm.CheckPIDFile(filepath.Join(dataDir, "instances", "0", "qemu.pid")); err == nil {
+		t.Error("QEMU still runs after StopDev")
+	}
+	cancel()
+	if err := <-runDone; err != nil {
+		t.Fatal(err)
+	}
+
+	db, err := store.Open(context.Background(), filepath.Join(dataDir, store.DefaultFileName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	evs, err := db.Events(context.Background(), 0, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kinds := map[string]int{}
+	for _, e := range evs {
+		kinds[e.Kind]++
+	}
+	for _, k := range []string{"vm.started", "vm.exited", "vm.restarting"} {
+		if kinds[k] == 0 {
+			t.Errorf("no %s event stored (have %v)", k, kinds)
+		}
+	}
+}

@@ -1,0 +1,140 @@
+package main
+
+import (
+	"fmt"
+	"html"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// renderStatsPage writes /stats, the human page, in the official layout
+// (STATUS, STATS, WALLET, LOCAL CONFIG, GLOBAL CONFIG, PROXY CONNECTIONS,
+// PROXIES). Unlike /jsonstats it shows whether the worker is enabled.
+func renderStatsPage(s statsSnapshot, now time.Time) []byte {
+	var b strings.Builder
+	e := html.EscapeString
+	row := func(name, value string) { fmt.Fprintf(&b, "<tr><td>%s</td><td>%s</td></tr>\n", name, value) }
+	span := func(color, text string) string {
+		return fmt.Sprintf("<span style=\"background-color:%s;\">%s</span>", color, text)
+	}
+
+	b.WriteString("<!DOCTYPE html>\n<html><body>\n")
+	fmt.Fprintf(&b, "<p>%s: Cocoon Provider's stand-in worker image, not the official COCOON worker. No TDX, no GPU, no model.</p>\n", standinLabel)
+
+	b.WriteString("<h1>STATUS</h1>\n<table>\n")
+	if s.Wallet != nil {
+		row("wallet", span("Crimson", "balance too low on "+e(s.Wallet.Address)))
+	}
+	switch {
+	case s.CheckProxyHash && s.ImageHashListed:
+		row("image", span("Green", "our hash "+fakeTDXImageHashHex+" is in root contract"))
+	case s.CheckProxyHash:
+		row("image", span("Crimson", "our hash "+fakeTDXImageHashHex+" not found in root contract"))
+	default:
+		row("image", span("Gold", "cannot check our hash "+fakeTDXImageHashHex+" (fake TDX)"))
+	}
+	model := e(s.LocalConfig.Model)
+	switch {
+	case s.CheckProxyHash && s.ModelListed:
+		row("model", span("Green", "our model "+model+" is in root contract"))
+	case s.CheckProxyHash:
+		row("model", span("Crimson", "our model "+model+" not found in root contract"))
+	default:
+		row("model", span("Gold", "cannot check our model "+model))
+	}
+	age := now.Unix() - s.TonLastSyncedAt
+	switch {
+	case s.TonLastSyncedAt == 0:
+		row("ton", span("Crimson", "out of sync (the stand-in reads no chain yet)"))
+	case age < 600:
+		row("ton", span("Green", "synced"))
+	case age < 3600:
+		row("ton", span("Gold", "late"))
+	default:
+		row("ton", span("Crimson", "out of sync"))
+	}
+	if s.ForceDisabled {
+		row("enabled", span("Crimson", "no <a href=\"/request/enable\">enable</a>"))
+	} else {
+		row("enabled", span("Green", "yes <a href=\"/request/disable\">disable</a>"))
+	}
+	if s.UplinkOK {
+		row("model connection", span("Green", "connected"))
+	} else {
+		row("model connection", span("Crimson", "disconnected"))
+	}
+	row("version", e(standinLabel+", guestagent "+agentVersion))
+	b.WriteString("</table>\n")
+
+	b.WriteString("<h1>STATS</h1>\n<table>\n")
+	b.WriteString("<tr><td>name</td><td>total</td><td>1s</td><td>10s</td><td>1m</td><td>10m</td><td>1h</td><td>1d</td></tr>\n")
+	for _, r := range s.Stats {
+		fmt.Fprintf(&b, "<tr><td>%s</td>", r.Label)
+		for _, v := range r.Values {
+			fmt.Fprintf(&b, "<td>%s</td>", strconv.FormatFloat(v, 'f', 6, 64))
+		}
+		b.WriteString("</tr>\n")
+	}
+	b.WriteString("</table>\n")
+
+	if w := s.Wallet; w != nil {
+		b.WriteString("<h1>WALLET</h1>\n<table>\n")
+		row("address", e(w.Address))
+		row("balance", strconv.FormatFloat(float64(w.Balance)/1e9, 'f', 9, 64))
+		row("seqno", strconv.FormatUint(uint64(w.Seqno), 10))
+		row("pending transactions", strconv.Itoa(w.PendingTransactionsCnt))
+		row("active transactions", strconv.Itoa(w.ActiveTransactionsCnt))
+		b.WriteString("</table>\n")
+	}
+
+	lc := s.LocalConfig
+	b.WriteString("<h1>LOCAL CONFIG</h1>\n<table>\n")
+	row("root address", e(lc.RootAddress))
+	row("owner address", e(lc.OwnerAddress))
+	row("model", model)
+	row("model hash", modelHash(lc.Model))
+	row("coefficient", strconv.FormatFloat(float64(lc.Coefficient)*0.001, 'f', 6, 64)+" <a href=\"/request/change_coefficient\">change</a>")
+	row("max_active_requests", strconv.Itoa(s.MaxActive))
+	row("active_requests", strconv.Itoa(s.ActiveRequests))
+	row("check proxy hash", map[bool]string{true: "YES", false: "NO"}[lc.CheckProxyHash])
+	b.WriteString("</table>\n")
+
+	r := s.Root
+	b.WriteString("<h1>GLOBAL CONFIG</h1>\n<table>\n")
+	row("root owner address", e(r.OwnerAddress))
+	row("version", strconv.FormatUint(uint64(r.Version), 10))
+	row("params version", strconv.FormatUint(uint64(r.ParamsVersion), 10))
+	row("price per token", strconv.FormatUint(r.PricePerToken, 10))
+	row("worker fee per token", strconv.FormatUint(r.WorkerFeePerToken, 10))
+	row("registered proxies", strconv.Itoa(len(r.RegisteredProxies)))
+	b.WriteString("</table>\n")
+
+	b.WriteString("<h1>PROXY CONNECTIONS</h1>\n<table>\n</table>\n")
+	b.WriteString("<h1>PROXIES</h1>\n")
+	for _, p := range s.Proxies {
+		fmt.Fprintf(&b, "<h2>PROXY %s</h2>\n<table>\n", e(p.ProxySCAddress))
+		row("sc address", e(p.SCAddress))
+		row("earned tokens (max known)", strconv.FormatInt(p.EarnedTokensMaxKnown, 10))
+		row("committed to blockchain", strconv.FormatInt(p.EarnedTokensCommittedToBlockchain, 10))
+		row("cashed out", strconv.FormatInt(p.CachedOutTokens, 10))
+		b.WriteString("</table>\n")
+	}
+	b.WriteString("</body></html>\n")
+	return []byte(b.String())
+}
+
+// shortAnswer wraps a one-line reply the way the worker's
+// wrap_short_answer_to_http does (closing tags in its order).
+func shortAnswer(text string) []byte {
+	return []byte("<!DOCTYPE html>\n<html><body>\n" + text + "<br/>\n<a href=\"/stats\">return to stats</a>\n</html></body>\n")
+}
+
+// coefficientForm is /request/change_coefficient without an argument.
+func coefficientForm() []byte {
+	return []byte("<!DOCTYPE html>\n<html><body>\nset new coefficient: " +
+		"<form method=\"GET\" action=\"/request/change_coefficient\">" +
+		"<input type=\"text\" name=\"coefficient\">" +
+		"<input type=\"submit\" value=\"Submit\">" +
+		"</form></body></html>\n")
+}
