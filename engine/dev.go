@@ -64,10 +64,10 @@ type dev struct {
 	// bootStart is when the current QEMU run started (unix ns), for boot time.
 	bootStart atomic.Int64
 	sup       *vm.Supervisor
-	life   *vm.Lifecycle
-	cancel context.CancelFunc
-	done   chan struct{}
-	dir    string
+	life      *vm.Lifecycle
+	cancel    context.CancelFunc
+	done      chan struct{}
+	dir       string
 }
 
 func (s *Service) devDir(i int) string {
