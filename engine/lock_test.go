@@ -50,7 +50,7 @@ func TestLockReleasedWhenHolderDies(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The child prints once it holds the lock.
-	cmd := exec.Command("flock", dir+"/"+LockFileName, "sh", "-c", "echo held; exec sleep 60")
+	cmd := exec.Command("flock", "-o", dir+"/"+LockFileName, "sh", "-c", "echo held; exec sleep 60")
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	out, err := cmd.StdoutPipe()
 	if err != nil {
