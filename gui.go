@@ -4,7 +4,9 @@ package main
 
 import (
 	"context"
+	"errors"
 	"io"
+	"time"
 
 	"github.com/cocoon-provider/cocoon-provider/app"
 	"github.com/cocoon-provider/cocoon-provider/engine"
@@ -35,5 +37,9 @@ func cmdGUI(ctx context.Context, args []string, stderr io.Writer) error {
 			log.Error("engine stopped", "error", err)
 		}
 	}()
-	return app.Run(ctx, svc, app.Options{Version: versionString(), Hidden: *hidden, Logger: log})
+	err = app.Run(ctx, svc, app.Options{Version: versionString(), Hidden: *hidden, Logger: log})
+	// Leaving a VM running headless is a later choice; for now quitting stops it.
+	stopCtx, stopCancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer stopCancel()
+	return errors.Join(err, svc.StopDev(stopCtx))
 }

@@ -82,17 +82,19 @@ type mainView struct {
 	content fyne.CanvasObject
 	machine *machineView
 	gpus    *gpuView
+	worker  *workerView
 	ready   chan struct{}
 }
 
 func newMainView(ctx context.Context, api engine.API) *mainView {
-	v := &mainView{api: api, machine: newMachineView(), gpus: newGPUView(), ready: make(chan struct{})}
+	v := &mainView{api: api, machine: newMachineView(), gpus: newGPUView(), worker: newWorkerView(ctx, api), ready: make(chan struct{})}
 	banner := widget.NewLabel("Dev mode (the default): nothing is earned. The machine check below says what earning on COCOON would need.")
 	banner.Importance = widget.WarningImportance
 	banner.Wrapping = fyne.TextWrapWord
 	tabs := container.NewAppTabs(
 		container.NewTabItem("Machine check", v.machine.content),
 		container.NewTabItem("GPUs", v.gpus.content),
+		container.NewTabItem("Worker", v.worker.content),
 	)
 	v.machine.onRecheck = func() { v.runCheck(ctx) }
 	v.content = container.NewBorder(banner, nil, nil, nil, tabs)
@@ -110,6 +112,9 @@ func (v *mainView) start(ctx context.Context) {
 				fyne.Do(func() { v.gpus.show(st.GPUs) })
 			case engine.EventError:
 				fyne.Do(func() { v.machine.showStoreError(st.StoreError) })
+			case engine.EventInstance:
+				msg := ev.Message
+				fyne.Do(func() { v.worker.show(st.Dev, msg) })
 			}
 		}
 	}()

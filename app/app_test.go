@@ -16,6 +16,7 @@ import (
 	"github.com/cocoon-provider/cocoon-provider/engine/enginetest"
 	"github.com/cocoon-provider/cocoon-provider/engine/gpu"
 	"github.com/cocoon-provider/cocoon-provider/engine/hostcheck"
+	"github.com/cocoon-provider/cocoon-provider/engine/vm"
 )
 
 // texts collects every label's text under o.
@@ -140,5 +141,30 @@ func TestMainViewShowsCheckFailure(t *testing.T) {
 	}
 	if v.machine.recheck.Disabled() {
 		t.Error("Check again stays disabled after a failed check")
+	}
+}
+
+func TestWorkerViewShowsInstance(t *testing.T) {
+	test.NewTempApp(t)
+	api := enginetest.New(engine.State{}, hostcheck.Report{}, gpu.Inventory{})
+	v := newWorkerView(context.Background(), api)
+	if v.start.Disabled() || !v.stop.Disabled() {
+		t.Fatal("before any instance: Start should be enabled and Stop disabled")
+	}
+	v.show(&engine.Instance{State: vm.StateRunning, Accel: vm.AccelTCG, PID: 42, Restarts: 1, StatsAddr: "127.0.0.1:12000",
+		BootTime: 5500 * time.Millisecond, LastExit: "QEMU exited: killed by signal killed"}, "stand-in worker ready in 5.5s")
+	if !v.start.Disabled() || v.stop.Disabled() {
+		t.Error("while running: Start should be disabled and Stop enabled")
+	}
+	got := texts(v.content)
+	for _, want := range []string{"Stand-in worker: running", "software emulation (TCG)", "QEMU PID 42", "restarts 1", "ready in 5.5s",
+		"Last exit: QEMU exited", "stand-in worker ready in 5.5s"} {
+		if !contains(got, want) {
+			t.Errorf("worker view lacks %q in %q", want, got)
+		}
+	}
+	v.show(&engine.Instance{State: vm.StateStopped}, "stopped in 60ms")
+	if v.start.Disabled() || !v.stop.Disabled() {
+		t.Error("after stop: Start should be enabled again")
 	}
 }

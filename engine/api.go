@@ -19,6 +19,9 @@ type API interface {
 	Check(ctx context.Context) (hostcheck.Report, error)
 	// GPUs lists GPUs with fresh telemetry.
 	GPUs(ctx context.Context) (gpu.Inventory, error)
+	// StartDev boots the stand-in worker (dev mode); StopDev stops it.
+	StartDev(ctx context.Context) error
+	StopDev(ctx context.Context) error
 }
 
 // Mode is how the worker is run.

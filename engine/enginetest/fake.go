@@ -8,6 +8,7 @@ import (
 	"github.com/cocoon-provider/cocoon-provider/engine"
 	"github.com/cocoon-provider/cocoon-provider/engine/gpu"
 	"github.com/cocoon-provider/cocoon-provider/engine/hostcheck"
+	"github.com/cocoon-provider/cocoon-provider/engine/vm"
 )
 
 // Fake answers with the report, inventory and state it holds, and lets a
@@ -94,4 +95,24 @@ func (f *Fake) GPUs(context.Context) (gpu.Inventory, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.inventory, nil
+}
+
+// StartDev implements engine.API: the instance goes straight to running.
+func (f *Fake) StartDev(context.Context) error {
+	f.Publish(engine.EventInstance, func(st *engine.State) {
+		st.Dev = &engine.Instance{State: vm.StateRunning, Accel: vm.AccelTCG, StatsAddr: "127.0.0.1:12000"}
+	})
+	return nil
+}
+
+// StopDev implements engine.API.
+func (f *Fake) StopDev(context.Context) error {
+	f.Publish(engine.EventInstance, func(st *engine.State) {
+		if st.Dev != nil {
+			cp := *st.Dev
+			cp.State = vm.StateStopped
+			st.Dev = &cp
+		}
+	})
+	return nil
 }
