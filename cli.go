@@ -29,6 +29,7 @@ Usage:
   cocoon-provider dev                  run the stand-in worker (dev mode) in the foreground
   cocoon-provider status [--json]      state of the running worker and its /jsonstats
   cocoon-provider stop                 stop the running app and its worker
+  cocoon-provider import-conf FILE     take over the settings of an official worker.conf
   cocoon-provider version              print the version
 
 Flags (all commands):
@@ -92,6 +93,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = cmdStatus(ctx, rest, stdout, stderr)
 	case "stop":
 		err = cmdStop(ctx, rest, stdout, stderr)
+	case "import-conf":
+		err = cmdImportConf(ctx, rest, stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, versionString())
 	case "help", "-h", "--help":

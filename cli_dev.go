@@ -237,3 +237,46 @@ func cmdStop(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	fmt.Fprintln(stdout, "Stopped.")
 	return nil
 }
+
+// cmdImportConf imports an official worker.conf into the app's settings.
+func cmdImportConf(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	flags := newFlagSet("import-conf", stderr)
+	var c common
+	c.register(flags, "warn")
+	release := flags.String("release-root", "", "the unpacked worker release the file belongs to (for its relative paths)")
+	if err := flags.Parse(args); err != nil {
+		return err
+	}
+	if flags.NArg() != 1 {
+		return errors.New("give the worker.conf to import: cocoon-provider import-conf [--release-root DIR] FILE")
+	}
+	path := flags.Arg(0)
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("read %s: %w", path, err)
+	}
+	svc, _, err := c.open(stderr)
+	if err != nil {
+		return err
+	}
+	defer svc.Close()
+	wd, _ := filepath.Abs(filepath.Dir(path))
+	res, err := svc.ImportWorkerConf(ctx, data, worker.ConfEnv{ReleaseRoot: *release, WorkDir: wd, Getenv: os.Getenv})
+	if err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	cf := res.Conf
+	fmt.Fprintf(stdout, "Imported %s:\n  owner address   %s\n  model           %s\n  instance        %d\n  coefficient     %d (1000 = 1.0×)\n",
+		path, cf.OwnerAddress, cf.Model, cf.Instance, cf.WorkerCoefficient)
+	if cf.GPU != "" {
+		fmt.Fprintf(stdout, "  GPU             %s\n", cf.GPU)
+	}
+	for _, w := range res.Warnings {
+		fmt.Fprintf(stdout, "warning: line %d: %s: %s\n", w.Line, w.Key, w.Message)
+	}
+	if len(res.SecretsNotImported) > 0 {
+		fmt.Fprintf(stdout, "Not imported: %s. Cocoon Provider keeps keys only in its encrypted keystore, which this version does not have yet; keep this file until the wallet setup asks for them.\n",
+			strings.Join(res.SecretsNotImported, ", "))
+	}
+	return nil
+}

@@ -94,3 +94,23 @@ func TestCLIGPUsJSON(t *testing.T) {
 		t.Error("inventory without a time")
 	}
 }
+
+func TestCLIImportConf(t *testing.T) {
+	dir := t.TempDir()
+	code, out, stderr := runCLI(t, "import-conf", "--data-dir", dir, "engine/worker/testdata/worker.conf")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	for _, want := range []string{"owner address   UQAuz15H1ZHrZ_psVrAra7HealMIVeFq0wguqlmFno1f3B-m", "coefficient     1500", "warning: line", "Not imported: node_wallet_key, hf_token"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, "q83vEjRWeJCrze8SNFZ4kKvN7xI0VniQq83vEjRWeJA=") {
+		t.Error("the node key was printed")
+	}
+	code, _, stderr = runCLI(t, "import-conf", "--data-dir", dir)
+	if code != 1 || !strings.Contains(stderr, "give the worker.conf") {
+		t.Errorf("no file: exit %d %q", code, stderr)
+	}
+}

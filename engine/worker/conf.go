@@ -55,8 +55,8 @@ type Conf struct {
 	OwnerAddress        string    // OWNER_ADDRESS
 	Model               ModelSpec // <hf-name>[@<commit>[:<verity-hash>]]
 	GPU                 string    // PCI address as written (passed to QEMU unnormalised)
-	NodeWalletKey       Secret    // NODE_WALLET_KEY, 32 bytes base64; empty in fake-TON if unset
-	HFToken             Secret    // HF_TOKEN; from the environment when unset
+	NodeWalletKey       Secret    `json:"-"` // NODE_WALLET_KEY, 32 bytes base64; empty in fake-TON if unset
+	HFToken             Secret    `json:"-"` // HF_TOKEN; from the environment when unset
 	TONConfig           string    // full TON config (liteservers)
 	RootContractAddress string    // ROOT_CONTRACT_ADDRESS
 	Instance            int       // offsets ports and CID by 10·Instance
