@@ -48,7 +48,7 @@ func prodSpec(instance int) Spec {
 // devSpec is a dev-mode stand-in worker: small, forwards on loopback, no
 // vsock device, no GPU.
 func devSpec(accel Accel, instance int) Spec {
-	const dir = "/home/dev/.cache/cocoon/standin"
+	const dir = "/srv/cocoon/standin"
 	s := Spec{
 		Instance:       instance,
 		Accel:          accel,
@@ -56,8 +56,8 @@ func devSpec(accel Accel, instance int) Spec {
 		Initrd:         dir + "/image.initrd",
 		Cmdline:        "console=hvc0 loglevel=4",
 		RootImage:      dir + "/image.img",
-		PersistentDisk: fmt.Sprintf("/home/dev/.local/share/cocoon/%s", PersistentDiskName(instance)),
-		SpecDir:        fmt.Sprintf("/home/dev/.local/share/cocoon/spec-%d", instance),
+		PersistentDisk: fmt.Sprintf("/var/lib/cocoon/%s", PersistentDiskName(instance)),
+		SpecDir:        fmt.Sprintf("/var/lib/cocoon/spec-%d", instance),
 		CPUs:           4,
 		MemoryMiB:      4096,
 		ForwardAddr:    "127.0.0.1",
