@@ -144,7 +144,6 @@ func (s Stats) MarshalOfficial() []byte {
 	}
 	w.close(']')
 	w.close('}')
-	w.b.WriteString("\n")
 	return []byte(w.b.String())
 }
 
@@ -202,12 +201,11 @@ func (w *officialWriter) open(c byte) {
 	w.first = append(w.first, true)
 }
 
+// close ends a container on a new line at the parent's indentation, as
+// the worker's serializer does even for an empty one ("[\n    ]").
 func (w *officialWriter) close(c byte) {
-	empty := w.first[len(w.first)-1]
 	w.first = w.first[:len(w.first)-1]
-	if !empty {
-		w.indent()
-	}
+	w.indent()
 	w.b.WriteByte(c)
 }
 

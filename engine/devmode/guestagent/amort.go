@@ -3,11 +3,14 @@ package main
 import (
 	"math"
 	"time"
+
+	"github.com/cocoon-provider/cocoon-provider/engine/worker"
 )
 
-// amortWindows are the AmortCounter time constants in seconds (interface
-// spec §6.4): 1 s, 10 s, 1 min, 10 min, 1 h, 1 day.
-var amortWindows = [6]float64{1, 10, 60, 600, 3600, 86400}
+// amortWindow is the time constant in seconds of decayed sum i, the
+// worker.Window at array index i+1 (interface spec §6.4): 1 s, 10 s,
+// 1 min, 10 min, 1 h, 1 day.
+func amortWindow(i int) float64 { return worker.Window(i + 1).Duration().Seconds() }
 
 // amortCounter mirrors the worker's AmortCounterList: a cumulative total
 // and six exponentially decayed sums. The zero value is an empty counter.
@@ -22,8 +25,8 @@ func (c *amortCounter) relax(now time.Time) {
 	if !c.at.IsZero() {
 		dt := now.Sub(c.at).Seconds()
 		if dt > 0 {
-			for i, w := range amortWindows {
-				c.decayed[i] *= math.Exp(-dt / w)
+			for i := range c.decayed {
+				c.decayed[i] *= math.Exp(-dt / amortWindow(i))
 			}
 		}
 	}
@@ -43,11 +46,11 @@ func (c *amortCounter) Add(now time.Time, v float64) {
 
 // Values is the /jsonstats array [total, r1s, r10s, r1m, r10m, r1h, r1d]:
 // each rate is the decayed sum divided by its window, i.e. per second.
-func (c *amortCounter) Values(now time.Time) [7]float64 {
+func (c *amortCounter) Values(now time.Time) worker.AmortCounter {
 	c.relax(now)
-	out := [7]float64{c.total}
-	for i, w := range amortWindows {
-		out[i+1] = c.decayed[i] / w
+	out := worker.AmortCounter{c.total}
+	for i := range c.decayed {
+		out[i+1] = c.decayed[i] / amortWindow(i)
 	}
 	return out
 }

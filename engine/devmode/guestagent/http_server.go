@@ -51,7 +51,7 @@ func (h *workerHTTP) Handle(path string, args map[string]string) httpResponse {
 	case "/stats":
 		return okResponse(contentHTML, renderStatsPage(h.state.Snapshot(now), now))
 	case "/jsonstats":
-		return okResponse(contentJSON, renderJSONStats(h.state.Snapshot(now)))
+		return okResponse(contentJSON, h.state.Snapshot(now).Stats.MarshalOfficial())
 	case "/perf":
 		return okResponse(contentText, h.perf(now))
 	case "/request/enable":

@@ -6,12 +6,39 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/cocoon-provider/cocoon-provider/engine/worker"
 )
+
+// statRow is one row of the STATS table of /stats.
+type statRow struct {
+	label  string
+	values worker.AmortCounter
+}
+
+// statRows are the STATS rows of /stats, in the order of worker.Counters
+// (and of /jsonstats "stats").
+func statRows(c worker.Counters) [11]statRow {
+	return [11]statRow{
+		{"queries", c.Queries},
+		{"success", c.Success},
+		{"failed", c.Failed},
+		{"bytes received", c.BytesReceived},
+		{"bytes sent", c.BytesSent},
+		{"time", c.Time},
+		{"total adjusted tokens", c.TotalAdjustedTokens},
+		{"prompt adjusted tokens", c.PromptAdjustedTokens},
+		{"cached adjusted tokens", c.CachedAdjustedTokens},
+		{"completion adjusted tokens", c.CompletionAdjustedTokens},
+		{"reasoning adjusted tokens", c.ReasoningAdjustedTokens},
+	}
+}
 
 // renderStatsPage writes /stats, the human page, in the official layout
 // (STATUS, STATS, WALLET, LOCAL CONFIG, GLOBAL CONFIG, PROXY CONNECTIONS,
 // PROXIES). Unlike /jsonstats it shows whether the worker is enabled.
 func renderStatsPage(s statsSnapshot, now time.Time) []byte {
+	st := s.Stats
 	var b strings.Builder
 	e := html.EscapeString
 	row := func(name, value string) { fmt.Fprintf(&b, "<tr><td>%s</td><td>%s</td></tr>\n", name, value) }
@@ -23,33 +50,33 @@ func renderStatsPage(s statsSnapshot, now time.Time) []byte {
 	fmt.Fprintf(&b, "<p>%s: Cocoon Provider's stand-in worker image, not the official COCOON worker. No TDX, no GPU, no model.</p>\n", standinLabel)
 
 	b.WriteString("<h1>STATUS</h1>\n<table>\n")
-	if s.Wallet != nil {
-		row("wallet", span("Crimson", "balance too low on "+e(s.Wallet.Address)))
+	if st.Wallet != nil {
+		row("wallet", span("Crimson", "balance too low on "+e(st.Wallet.Address)))
 	}
+	checks := st.LocalConfig.CheckProxyHash
 	switch {
-	case s.CheckProxyHash && s.ImageHashListed:
+	case checks && st.Status.ActualImageHash:
 		row("image", span("Green", "our hash "+fakeTDXImageHashHex+" is in root contract"))
-	case s.CheckProxyHash:
+	case checks:
 		row("image", span("Crimson", "our hash "+fakeTDXImageHashHex+" not found in root contract"))
 	default:
 		row("image", span("Gold", "cannot check our hash "+fakeTDXImageHashHex+" (fake TDX)"))
 	}
-	model := e(s.LocalConfig.Model)
+	model := e(st.LocalConfig.Model)
 	switch {
-	case s.CheckProxyHash && s.ModelListed:
+	case checks && st.Status.ActualModel:
 		row("model", span("Green", "our model "+model+" is in root contract"))
-	case s.CheckProxyHash:
+	case checks:
 		row("model", span("Crimson", "our model "+model+" not found in root contract"))
 	default:
 		row("model", span("Gold", "cannot check our model "+model))
 	}
-	age := now.Unix() - s.TonLastSyncedAt
 	switch {
-	case s.TonLastSyncedAt == 0:
+	case st.Status.TONLastSyncedAt == 0:
 		row("ton", span("Crimson", "out of sync (the stand-in reads no chain yet)"))
-	case age < 600:
+	case st.Status.SyncState(now) == worker.Synced:
 		row("ton", span("Green", "synced"))
-	case age < 3600:
+	case st.Status.SyncState(now) == worker.SyncLate:
 		row("ton", span("Gold", "late"))
 	default:
 		row("ton", span("Crimson", "out of sync"))
@@ -69,50 +96,50 @@ func renderStatsPage(s statsSnapshot, now time.Time) []byte {
 
 	b.WriteString("<h1>STATS</h1>\n<table>\n")
 	b.WriteString("<tr><td>name</td><td>total</td><td>1s</td><td>10s</td><td>1m</td><td>10m</td><td>1h</td><td>1d</td></tr>\n")
-	for _, r := range s.Stats {
-		fmt.Fprintf(&b, "<tr><td>%s</td>", r.Label)
-		for _, v := range r.Values {
+	for _, r := range statRows(st.Counters) {
+		fmt.Fprintf(&b, "<tr><td>%s</td>", r.label)
+		for _, v := range r.values {
 			fmt.Fprintf(&b, "<td>%s</td>", strconv.FormatFloat(v, 'f', 6, 64))
 		}
 		b.WriteString("</tr>\n")
 	}
 	b.WriteString("</table>\n")
 
-	if w := s.Wallet; w != nil {
+	if w := st.Wallet; w != nil {
 		b.WriteString("<h1>WALLET</h1>\n<table>\n")
 		row("address", e(w.Address))
 		row("balance", strconv.FormatFloat(float64(w.Balance)/1e9, 'f', 9, 64))
 		row("seqno", strconv.FormatUint(uint64(w.Seqno), 10))
-		row("pending transactions", strconv.Itoa(w.PendingTransactionsCnt))
-		row("active transactions", strconv.Itoa(w.ActiveTransactionsCnt))
+		row("pending transactions", strconv.FormatInt(w.PendingTransactionsCnt, 10))
+		row("active transactions", strconv.FormatInt(w.ActiveTransactionsCnt, 10))
 		b.WriteString("</table>\n")
 	}
 
-	lc := s.LocalConfig
+	lc := st.LocalConfig
 	b.WriteString("<h1>LOCAL CONFIG</h1>\n<table>\n")
 	row("root address", e(lc.RootAddress))
 	row("owner address", e(lc.OwnerAddress))
 	row("model", model)
-	row("model hash", modelHash(lc.Model))
+	row("model hash", st.ModelHash().String())
 	row("coefficient", strconv.FormatFloat(float64(lc.Coefficient)*0.001, 'f', 6, 64)+" <a href=\"/request/change_coefficient\">change</a>")
 	row("max_active_requests", strconv.Itoa(s.MaxActive))
 	row("active_requests", strconv.Itoa(s.ActiveRequests))
 	row("check proxy hash", map[bool]string{true: "YES", false: "NO"}[lc.CheckProxyHash])
 	b.WriteString("</table>\n")
 
-	r := s.Root
+	r := st.RootContract
 	b.WriteString("<h1>GLOBAL CONFIG</h1>\n<table>\n")
 	row("root owner address", e(r.OwnerAddress))
 	row("version", strconv.FormatUint(uint64(r.Version), 10))
 	row("params version", strconv.FormatUint(uint64(r.ParamsVersion), 10))
-	row("price per token", strconv.FormatUint(r.PricePerToken, 10))
-	row("worker fee per token", strconv.FormatUint(r.WorkerFeePerToken, 10))
+	row("price per token", strconv.FormatInt(r.PricePerToken, 10))
+	row("worker fee per token", strconv.FormatInt(r.WorkerFeePerToken, 10))
 	row("registered proxies", strconv.Itoa(len(r.RegisteredProxies)))
 	b.WriteString("</table>\n")
 
 	b.WriteString("<h1>PROXY CONNECTIONS</h1>\n<table>\n</table>\n")
 	b.WriteString("<h1>PROXIES</h1>\n")
-	for _, p := range s.Proxies {
+	for _, p := range st.Proxies {
 		fmt.Fprintf(&b, "<h2>PROXY %s</h2>\n<table>\n", e(p.ProxySCAddress))
 		row("sc address", e(p.SCAddress))
 		row("earned tokens (max known)", strconv.FormatInt(p.EarnedTokensMaxKnown, 10))

@@ -1,80 +1,48 @@
 package main
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
-	"strings"
+	"slices"
 	"sync"
 	"time"
+
+	"github.com/cocoon-provider/cocoon-provider/engine/worker"
 )
 
-// walletInfo is the cocoon wallet block of /jsonstats. The stand-in has
-// none yet (nil): the official worker also omits it until its wallet
-// object exists.
-type walletInfo struct {
-	Address                string
-	Balance                int64
-	Seqno                  uint32
-	PendingTransactionsCnt int
-	ActiveTransactionsCnt  int
-}
+// fakeTDXImage is fakeTDXImageHashHex as a worker.Hash, for the root
+// contract's worker_hashes check.
+var fakeTDXImage = func() worker.Hash {
+	h, err := worker.ParseHash(fakeTDXImageHashHex)
+	if err != nil {
+		panic(err)
+	}
+	return h
+}()
 
-type registeredProxy struct {
-	Seqno             uint32
-	AddressForClients string // "[ip:port]"
-	AddressForWorkers string
-}
-
-// rootConfig is the root contract's parameters as the worker last read
-// them. The stand-in reads no chain, so every field stays zero.
-type rootConfig struct {
-	OwnerAddress                    string
-	ProxyHashes                     []string // uppercase hex
-	RegisteredProxies               []registeredProxy
-	LastProxySeqno                  uint32
-	WorkerHashes                    []string
-	ModelHashes                     []string
-	Version                         uint32
-	StructVersion                   uint32
-	ParamsVersion                   uint32
-	UniqueID                        uint32
-	IsTest                          bool
-	PricePerToken                   uint64
-	WorkerFeePerToken               uint64
-	PromptTokensPriceMultiplier     uint32
-	CachedTokensPriceMultiplier     uint32
-	CompletionTokensPriceMultiplier uint32
-	ReasoningTokensPriceMultiplier  uint32
-	ProxyDelayBeforeClose           uint32
-	ClientDelayBeforeClose          uint32
-	ProxyMinStake                   uint64
-	ClientMinStake                  uint64
-	ProxyCodeHash                   string
-	WorkerCodeHash                  string
-	ClientCodeHash                  string
-}
-
-// proxyInfo is one proxy relationship (§6.3 proxies[]).
-type proxyInfo struct {
-	SCInited                          bool
-	ProxySCAddress                    string
-	ProxyPublicKey                    string
-	SCAddress                         string
-	EarnedTokensCommittedToBlockchain int64
-	EarnedTokensCommittedToProxyDB    int64
-	EarnedTokensMaxKnown              int64
-	CachedOutTokens                   int64
-	ExpectedCachedOutTokens           int64
-	RunningRequest                    bool
-	ParamsVersion                     uint32
-}
-
-// workerStats are the AmortCounter rows of /jsonstats "stats", in order.
+// workerStats are the live AmortCounters behind /jsonstats "stats", one
+// per worker.Counters field.
 type workerStats struct {
-	Queries, Success, Failed                      amortCounter
-	BytesReceived, BytesSent, Time                amortCounter
-	TotalAdjusted, PromptAdjusted, CachedAdjusted amortCounter
-	CompletionAdjusted, ReasoningAdjusted         amortCounter
+	Queries, Success, Failed                       amortCounter
+	BytesReceived, BytesSent, Time                 amortCounter
+	TotalAdjustedTokens, PromptAdjustedTokens      amortCounter
+	CachedAdjustedTokens, CompletionAdjustedTokens amortCounter
+	ReasoningAdjustedTokens                        amortCounter
+}
+
+// values reads every counter at time now.
+func (st *workerStats) values(now time.Time) worker.Counters {
+	return worker.Counters{
+		Queries:                  st.Queries.Values(now),
+		Success:                  st.Success.Values(now),
+		Failed:                   st.Failed.Values(now),
+		BytesReceived:            st.BytesReceived.Values(now),
+		BytesSent:                st.BytesSent.Values(now),
+		Time:                     st.Time.Values(now),
+		TotalAdjustedTokens:      st.TotalAdjustedTokens.Values(now),
+		PromptAdjustedTokens:     st.PromptAdjustedTokens.Values(now),
+		CachedAdjustedTokens:     st.CachedAdjustedTokens.Values(now),
+		CompletionAdjustedTokens: st.CompletionAdjustedTokens.Values(now),
+		ReasoningAdjustedTokens:  st.ReasoningAdjustedTokens.Values(now),
+	}
 }
 
 // workerState is the stand-in worker-runner's state: what /stats and
@@ -90,11 +58,11 @@ type workerState struct {
 	uplinkOK        bool
 	maxActive       int
 	activeRequests  int
-	wallet          *walletInfo
-	root            rootConfig
+	wallet          *worker.Wallet // nil: no wallet yet, as the official worker before its wallet object exists
+	root            worker.RootContractConfig
 	tonLastSyncedAt int64
 	stats           workerStats
-	proxies         []proxyInfo
+	proxies         []worker.ProxyInfo
 }
 
 // newWorkerState starts from the configuration, like a freshly started
@@ -142,107 +110,61 @@ func (s *workerState) payoutResult(proxy string) string {
 	return "proxy not found"
 }
 
-// statsSnapshot is an immutable copy of the state for rendering.
+// statsSnapshot is an immutable copy of the state for rendering: the
+// /jsonstats document, plus what only the /stats page shows.
 type statsSnapshot struct {
-	Wallet          *walletInfo
-	CheckProxyHash  bool
-	ImageHashListed bool
-	ModelListed     bool
-	TonLastSyncedAt int64
-	ForceDisabled   bool
-	UplinkOK        bool
-	GitCommit       string
-	GitCommitDate   string
-	Stats           [11]statRow
-	LocalConfig     localConfig
-	Root            rootConfig
-	Proxies         []proxyInfo
-	MaxActive       int
-	ActiveRequests  int
-}
-
-type statRow struct {
-	Name   string // key in /jsonstats
-	Label  string // row name on /stats
-	Values [7]float64
-}
-
-type localConfig struct {
-	RootAddress    string
-	OwnerAddress   string
-	Model          string
-	Coefficient    int32
-	CheckProxyHash bool
+	Stats          worker.Stats
+	ForceDisabled  bool
+	UplinkOK       bool
+	MaxActive      int
+	ActiveRequests int
 }
 
 // Snapshot copies the state at time now.
 func (s *workerState) Snapshot(now time.Time) statsSnapshot {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	snap := statsSnapshot{
-		CheckProxyHash:  s.checkProxyHash,
-		TonLastSyncedAt: s.tonLastSyncedAt,
-		ForceDisabled:   s.forceDisabled,
-		UplinkOK:        s.uplinkOK,
-		GitCommit:       standinGitCommit,
-		GitCommitDate:   standinLabel,
-		LocalConfig: localConfig{
+	root := s.root
+	root.ProxyHashes = slices.Clone(root.ProxyHashes)
+	root.RegisteredProxies = slices.Clone(root.RegisteredProxies)
+	root.WorkerHashes = slices.Clone(root.WorkerHashes)
+	root.ModelHashes = slices.Clone(root.ModelHashes)
+	st := worker.Stats{
+		Status: worker.Status{
+			TONLastSyncedAt: s.tonLastSyncedAt,
+			// Always true in the official worker, which shows a disable
+			// only on /stats (§6.3).
+			Enabled:       true,
+			GitCommit:     standinGitCommit,
+			GitCommitDate: standinLabel,
+		},
+		Counters: s.stats.values(now),
+		LocalConfig: worker.LocalConfig{
 			RootAddress:    s.cfg.RootContractAddress,
 			OwnerAddress:   s.cfg.OwnerAddress,
 			Model:          s.cfg.ModelSpec(),
-			Coefficient:    s.coefficient,
+			Coefficient:    int64(s.coefficient),
 			CheckProxyHash: s.checkProxyHash,
 		},
-		Root:           s.root,
-		Proxies:        append([]proxyInfo(nil), s.proxies...),
-		MaxActive:      s.maxActive,
-		ActiveRequests: s.activeRequests,
+		RootContract: root,
+		Proxies:      slices.Clone(s.proxies),
 	}
 	if s.wallet != nil {
 		w := *s.wallet
-		snap.Wallet = &w
+		st.Wallet = &w
+		st.Status.WalletBalance, st.Status.HasWalletBalance = w.Balance, true
 	}
 	// The official worker reports true whenever it does not check (§6.3).
-	snap.ImageHashListed, snap.ModelListed = true, true
+	st.Status.ActualImageHash, st.Status.ActualModel = true, true
 	if s.checkProxyHash {
-		snap.ImageHashListed = contains(s.root.WorkerHashes, fakeTDXImageHashHex)
-		snap.ModelListed = contains(s.root.ModelHashes, modelHash(s.cfg.ModelSpec()))
+		st.Status.ActualImageHash = st.ImageListed(fakeTDXImage)
+		st.Status.ActualModel = st.ModelListed()
 	}
-	st := &s.stats
-	rows := []struct {
-		name, label string
-		c           *amortCounter
-	}{
-		{"queries", "queries", &st.Queries},
-		{"success", "success", &st.Success},
-		{"failed", "failed", &st.Failed},
-		{"bytes_received", "bytes received", &st.BytesReceived},
-		{"bytes_sent", "bytes sent", &st.BytesSent},
-		{"time", "time", &st.Time},
-		{"total_adjusted_tokens_used", "total adjusted tokens", &st.TotalAdjusted},
-		{"prompt_adjusted_tokens_used", "prompt adjusted tokens", &st.PromptAdjusted},
-		{"cached_adjusted_tokens_used", "cached adjusted tokens", &st.CachedAdjusted},
-		{"completion_adjusted_tokens_used", "completion adjusted tokens", &st.CompletionAdjusted},
-		{"reasoning_adjusted_tokens_used", "reasoning adjusted tokens", &st.ReasoningAdjusted},
+	return statsSnapshot{
+		Stats:          st,
+		ForceDisabled:  s.forceDisabled,
+		UplinkOK:       s.uplinkOK,
+		MaxActive:      s.maxActive,
+		ActiveRequests: s.activeRequests,
 	}
-	for i, r := range rows {
-		snap.Stats[i] = statRow{Name: r.name, Label: r.label, Values: r.c.Values(now)}
-	}
-	return snap
-}
-
-// modelHash is how the root contract lists a model: SHA-256 of the full
-// model string, uppercase hex.
-func modelHash(model string) string {
-	sum := sha256.Sum256([]byte(model))
-	return strings.ToUpper(hex.EncodeToString(sum[:]))
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
