@@ -71,6 +71,21 @@ func (c *common) open(stderr io.Writer) (*engine.Service, *slog.Logger, error) {
 	return engine.New(engine.Options{DataDir: c.dataDir, QEMU: c.qemu, Logger: log, SourceDir: sourceDir()}), log, nil
 }
 
+// openLocked is open for the commands that drive VMs: it also takes the
+// data directory's single-instance lock. close releases both.
+func (c *common) openLocked(stderr io.Writer) (svc *engine.Service, log *slog.Logger, close func(), err error) {
+	svc, log, err = c.open(stderr)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	lock, err := engine.AcquireLock(c.dataDir)
+	if err != nil {
+		svc.Close()
+		return nil, nil, nil, err
+	}
+	return svc, log, func() { lock.Release(); svc.Close() }, nil
+}
+
 // run dispatches a command line and returns the exit status.
 func run(args []string, stdout, stderr io.Writer) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)

@@ -53,16 +53,11 @@ func cmdDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	svc, _, err := c.open(stderr)
+	svc, _, closeAll, err := c.openLocked(stderr)
 	if err != nil {
 		return err
 	}
-	defer svc.Close()
-	lock, err := engine.AcquireLock(c.dataDir)
-	if err != nil {
-		return err
-	}
-	defer lock.Release()
+	defer closeAll()
 
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancel()

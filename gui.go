@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/cocoon-provider/cocoon-provider/app"
-	"github.com/cocoon-provider/cocoon-provider/engine"
 )
 
 func cmdGUI(ctx context.Context, args []string, stderr io.Writer) error {
@@ -20,16 +19,11 @@ func cmdGUI(ctx context.Context, args []string, stderr io.Writer) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	svc, log, err := c.open(stderr)
+	svc, log, closeAll, err := c.openLocked(stderr)
 	if err != nil {
 		return err
 	}
-	defer svc.Close()
-	lock, err := engine.AcquireLock(c.dataDir)
-	if err != nil {
-		return err
-	}
-	defer lock.Release()
+	defer closeAll()
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	go func() {
