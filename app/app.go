@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"log/slog"
+	"os"
 
 	"fyne.io/fyne/v2"
 	fyneapp "fyne.io/fyne/v2/app"
@@ -30,6 +31,9 @@ func Run(ctx context.Context, api engine.API, opts Options) error {
 	log := opts.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
+	}
+	if err := checkDisplay(os.Getenv); err != nil {
+		return err
 	}
 	a := fyneapp.NewWithID(ID)
 	a.SetIcon(assets.Icon)

@@ -168,3 +168,15 @@ func TestWorkerViewShowsInstance(t *testing.T) {
 		t.Error("after stop: Start should be enabled again")
 	}
 }
+
+func TestCheckDisplay(t *testing.T) {
+	env := func(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
+	if err := checkDisplay(env(nil)); !errors.Is(err, ErrNoDisplay) {
+		t.Errorf("no display: %v", err)
+	}
+	for _, k := range []string{"DISPLAY", "WAYLAND_DISPLAY"} {
+		if err := checkDisplay(env(map[string]string{k: ":0"})); err != nil {
+			t.Errorf("%s set: %v", k, err)
+		}
+	}
+}

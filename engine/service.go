@@ -165,6 +165,12 @@ func (s *Service) GPUs(ctx context.Context) (gpu.Inventory, error) {
 // rest of the engine keeps working so the user still sees the machine.
 func (s *Service) Run(ctx context.Context) error {
 	st, err := s.openStore(ctx)
+	if ctx.Err() != nil {
+		if st != nil {
+			st.Close()
+		}
+		return nil
+	}
 	if err != nil {
 		s.log.Error("database unavailable; nothing will be recorded", "error", err)
 		s.update(EventError, err.Error(), func(st *State) { st.StoreError = err.Error() })
