@@ -82,7 +82,16 @@ func cmdDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		if inst := svc.State().Dev; inst != nil {
 			fmt.Fprintf(stdout, "stats: http://%s/stats   (cocoon-provider status, cocoon-provider stop)\n", inst.StatsAddr)
 		}
-		<-ctx.Done()
+		select {
+		case <-ctx.Done():
+		case <-svc.DevDone():
+			startErr = errors.New("the worker VM failed and was not restarted; see the messages above")
+			if inst := svc.State().Dev; inst != nil && inst.LastExit != "" {
+				startErr = fmt.Errorf("the worker VM failed and was not restarted: %s", inst.LastExit)
+			}
+		}
+	} else if ctx.Err() != nil {
+		startErr = nil // interrupted while preparing: not a failure
 	}
 	stopCtx, stopCancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer stopCancel()
@@ -116,9 +125,12 @@ func cmdStatus(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		st.Holder = &h
 	}
 	var inst engine.Instance
-	b, err := os.ReadFile(filepath.Join(c.dataDir, "instances", "0", engine.InstanceFile))
+	dir := filepath.Join(c.dataDir, "instances", "0")
+	b, err := os.ReadFile(filepath.Join(dir, engine.InstanceFile))
 	if err == nil && json.Unmarshal(b, &inst) == nil && st.Holder != nil && st.Holder.PID == inst.AppPID {
-		st.Instance, st.Running = &inst, true
+		st.Instance = &inst
+		_, qerr := vm.CheckPIDFile(filepath.Join(dir, "qemu.pid"))
+		st.Running = qerr == nil
 	}
 	if st.Running {
 		ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
@@ -146,6 +158,10 @@ func cmdStatus(ctx context.Context, args []string, stdout, stderr io.Writer) err
 
 func writeStatus(w io.Writer, st devStatus) {
 	if !st.Running {
+		if in := st.Instance; in != nil {
+			fmt.Fprintf(w, "The worker is %s (no QEMU runs). %s\n", in.State, in.LastExit)
+			return
+		}
 		fmt.Fprintln(w, "No worker is running. Start dev mode with `cocoon-provider dev` (or the desktop app).")
 		if st.Holder != nil {
 			fmt.Fprintf(w, "Cocoon Provider runs as PID %d without a worker.\n", st.Holder.PID)
@@ -256,7 +272,14 @@ func cmdImportConf(ctx context.Context, args []string, stdout, stderr io.Writer)
 	}
 	defer svc.Close()
 	wd, _ := filepath.Abs(filepath.Dir(path))
-	res, err := svc.ImportWorkerConf(ctx, data, worker.ConfEnv{ReleaseRoot: *release, WorkDir: wd, Getenv: os.Getenv})
+	// Only the file is imported: an HF_TOKEN in this shell's environment is not part of it.
+	getenv := func(k string) string {
+		if k == "HF_TOKEN" {
+			return ""
+		}
+		return os.Getenv(k)
+	}
+	res, err := svc.ImportWorkerConf(ctx, data, worker.ConfEnv{ReleaseRoot: *release, WorkDir: wd, Getenv: getenv})
 	if err != nil {
 		return fmt.Errorf("%s: %w", path, err)
 	}

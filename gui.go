@@ -24,10 +24,14 @@ func cmdGUI(ctx context.Context, args []string, stderr io.Writer) error {
 		return err
 	}
 	defer closeAll()
-	ctx, cancel := context.WithCancel(ctx)
+	// The engine outlives the window: on quit or SIGTERM the VM is stopped
+	// first, and only then is the database closed.
+	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancel()
+	runDone := make(chan struct{})
 	go func() {
-		if err := svc.Run(ctx); err != nil {
+		defer close(runDone)
+		if err := svc.Run(runCtx); err != nil {
 			log.Error("engine stopped", "error", err)
 		}
 	}()
@@ -35,5 +39,8 @@ func cmdGUI(ctx context.Context, args []string, stderr io.Writer) error {
 	// Leaving a VM running headless is a later choice; for now quitting stops it.
 	stopCtx, stopCancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer stopCancel()
-	return errors.Join(err, svc.StopDev(stopCtx))
+	err = errors.Join(err, svc.StopDev(stopCtx))
+	cancel()
+	<-runDone
+	return err
 }

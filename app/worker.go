@@ -44,7 +44,8 @@ func newWorkerView(ctx context.Context, api engine.API) *workerView {
 	v.stop = widget.NewButtonWithIcon("Stop", theme.MediaStopIcon(), func() {
 		v.stop.Disable()
 		go func() {
-			sctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+			// Quitting meanwhile must not turn a graceful stop into a kill.
+			sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
 			defer cancel()
 			if err := api.StopDev(sctx); err != nil {
 				fyne.Do(func() { v.log.SetText("Stop: " + err.Error()) })

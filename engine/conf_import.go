@@ -55,7 +55,7 @@ func (s *Service) ImportWorkerConf(ctx context.Context, data []byte, env worker.
 	if err := st.SetSetting(ctx, SettingWorkerConf, string(raw)); err != nil {
 		return ImportResult{}, fmt.Errorf("save imported settings: %w", err)
 	}
-	s.recordEvent("settings.import", "imported worker.conf", map[string]any{"warnings": len(warnings), "secrets_not_imported": res.SecretsNotImported})
+	s.recordEventTo(st, "settings.import", "imported worker.conf", map[string]any{"warnings": len(warnings), "secrets_not_imported": res.SecretsNotImported})
 	return res, nil
 }
 

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net"
 	"os"
 	"path/filepath"
@@ -63,11 +64,15 @@ type Instance struct {
 type dev struct {
 	// bootStart is when the current QEMU run started (unix ns), for boot time.
 	bootStart atomic.Int64
-	sup       *vm.Supervisor
-	life      *vm.Lifecycle
-	cancel    context.CancelFunc
-	done      chan struct{}
-	dir       string
+	// timedOut is set once the boot timeout was reported for this run.
+	timedOut atomic.Bool
+	sup      *vm.Supervisor // set under Service.mu once created
+	life     *vm.Lifecycle
+	// cancel ends preparation and the background goroutines.
+	cancel context.CancelFunc
+	// done closes when nothing of this instance runs any more.
+	done chan struct{}
+	dir  string
 }
 
 func (s *Service) devDir(i int) string {
@@ -77,16 +82,35 @@ func (s *Service) devDir(i int) string {
 // StartDev builds the stand-in image if needed, boots it with the best
 // acceleration the doctor found, and returns once QEMU runs; readiness
 // (the first /jsonstats answer) arrives as an instance event.
-func (s *Service) StartDev(ctx context.Context) error {
-	s.mu.Lock()
-	if s.dev != nil {
-		s.mu.Unlock()
-		return errors.New("dev mode is already running")
-	}
-	s.mu.Unlock()
-
+func (s *Service) StartDev(ctx context.Context) (err error) {
+	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	life := vm.NewLifecycle(nil)
 	dir := s.devDir(0)
+	d := &dev{life: life, cancel: cancel, done: make(chan struct{}), dir: dir}
+	s.mu.Lock()
+	if old := s.dev; old != nil {
+		select {
+		case <-old.done: // it failed or gave up: replace it
+		default:
+			s.mu.Unlock()
+			cancel()
+			return errors.New("dev mode is already running")
+		}
+	}
+	s.dev = d
+	s.mu.Unlock()
+	started := false
+	defer func() {
+		if !started {
+			cancel()
+			close(d.done)
+		}
+	}()
+	// Preparation stops when the caller gives up or StopDev cancels it.
+	prepCtx, stopPrep := context.WithCancel(runCtx)
+	defer stopPrep()
+	defer context.AfterFunc(ctx, stopPrep)()
+
 	inst := Instance{Number: 0, State: vm.StatePreparing, AppPID: os.Getpid(), Dir: dir, Since: s.opts.Now(),
 		StatsAddr:  net.JoinHostPort("127.0.0.1", strconv.Itoa(vm.StatsPort(0))),
 		HealthAddr: net.JoinHostPort("127.0.0.1", strconv.Itoa(vm.HealthPort(0)))}
@@ -98,19 +122,22 @@ func (s *Service) StartDev(ctx context.Context) error {
 		s.changeInstance(func(in *Instance) { in.State = vm.StateFailed; in.LastExit = err.Error() }, err.Error())
 		return err
 	}
-	// A VM an earlier run left behind holds the ports; it is adopted below.
-	if _, err := vm.CheckPIDFile(filepath.Join(dir, "qemu.pid")); err != nil {
+	// A VM an earlier run left behind holds the ports and its spec share;
+	// it is adopted below.
+	_, pidErr := vm.CheckPIDFile(filepath.Join(dir, "qemu.pid"))
+	adopting := pidErr == nil
+	if !adopting {
 		for _, addr := range []string{inst.StatsAddr, inst.HealthAddr} {
 			if err := checkPortFree(addr); err != nil {
 				return fail(err)
 			}
 		}
 	}
-	accel, err := s.devAccel(ctx)
+	accel, err := s.devAccel(prepCtx)
 	if err != nil {
 		return fail(err)
 	}
-	img, err := s.devImage(ctx)
+	img, err := s.devImage(prepCtx)
 	if err != nil {
 		return fail(err)
 	}
@@ -133,8 +160,10 @@ func (s *Service) StartDev(ctx context.Context) error {
 			return fail(err)
 		}
 	}
-	if err := worker.RenderSpec(filepath.Join(dir, "spec"), devmode.SpecTemplate(), vars, worker.RenderOptions{Replace: true}); err != nil {
-		return fail(err)
+	if !adopting {
+		if err := worker.RenderSpec(filepath.Join(dir, "spec"), devmode.SpecTemplate(), vars, worker.RenderOptions{Replace: true}); err != nil {
+			return fail(err)
+		}
 	}
 	spec := vm.Spec{Instance: 0, Accel: accel, Kernel: img.Kernel.Path, Initrd: img.Initrd.Path, Cmdline: img.Cmdline,
 		SpecDir: filepath.Join(dir, "spec"), ForwardAddr: "127.0.0.1", CPUs: devCPUs, MemoryMiB: devMemoryMiB,
@@ -143,8 +172,6 @@ func (s *Service) StartDev(ctx context.Context) error {
 	if err != nil {
 		return fail(err)
 	}
-	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	d := &dev{life: life, cancel: cancel, done: make(chan struct{}), dir: dir}
 	sup, err := vm.NewSupervisor(vm.SupervisorOptions{
 		New: func(ctx context.Context, attempt int) (vm.Instance, error) {
 			if pid, err := vm.CheckPIDFile(spec.PidFile); err == nil {
@@ -158,49 +185,98 @@ func (s *Service) StartDev(ctx context.Context) error {
 		OnEvent:   func(ev vm.SupervisorEvent) { s.onSupervisorEvent(d, ev) },
 	})
 	if err != nil {
-		cancel()
 		return fail(err)
+	}
+	s.mu.Lock()
+	if err := prepCtx.Err(); err != nil {
+		s.mu.Unlock()
+		return fail(fmt.Errorf("dev mode start cancelled: %w", err))
 	}
 	d.sup = sup
-	s.mu.Lock()
-	s.dev = d
 	s.mu.Unlock()
 	s.changeInstance(func(in *Instance) { in.Accel = accel; in.Image = img.Label + " " + img.Initrd.SHA256[:12] }, "")
-	_ = life.To(vm.StateBooting)
-	s.changeInstance(func(in *Instance) { in.State = vm.StateBooting }, fmt.Sprintf("booting the stand-in worker (%s)", accel))
-	if err := sup.Start(runCtx); err != nil {
-		cancel()
-		s.mu.Lock()
-		s.dev = nil
-		s.mu.Unlock()
+	if err := life.To(vm.StateBooting); err != nil {
 		return fail(err)
 	}
-	go s.pollDev(runCtx, d)
+	s.changeInstance(func(in *Instance) { in.State = life.Current() }, fmt.Sprintf("booting the stand-in worker (%s)", accel))
+	if err := sup.Start(runCtx); err != nil {
+		return fail(err)
+	}
+	started = true
+	go func() {
+		defer close(d.done)
+		go func() {
+			// A supervisor that ends on its own has given up on the VM.
+			select {
+			case <-sup.Done():
+				if runCtx.Err() == nil {
+					if d.life.To(vm.StateFailed) == nil {
+						s.changeInstance(func(in *Instance) { in.State = vm.StateFailed }, "gave up restarting the worker VM; see the last exit above and the console log")
+					}
+					cancel()
+				}
+			case <-runCtx.Done():
+			}
+		}()
+		s.pollDev(runCtx, d)
+	}()
 	return nil
+}
+
+// DevDone closes when the dev instance has ended on its own (given up) or
+// was stopped; nil when none was started.
+func (s *Service) DevDone() <-chan struct{} {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.dev == nil {
+		return nil
+	}
+	return s.dev.done
 }
 
 // StopDev stops the dev instance: ACPI power-down, a bounded wait, then kill.
 func (s *Service) StopDev(ctx context.Context) error {
 	s.mu.Lock()
 	d := s.dev
+	var sup *vm.Supervisor
+	if d != nil {
+		sup = d.sup
+	}
 	s.mu.Unlock()
 	if d == nil {
 		return nil
 	}
-	_ = d.life.To(vm.StateStopping)
-	s.changeInstance(func(in *Instance) { in.State = vm.StateStopping }, "stopping the stand-in worker")
+	select {
+	case <-d.done: // already ended (failed, gave up)
+		s.forgetDev(d)
+		return nil
+	default:
+	}
+	if d.life.To(vm.StateStopping) == nil {
+		s.changeInstance(func(in *Instance) { in.State = vm.StateStopping }, "stopping the stand-in worker")
+	}
 	start := s.opts.Now()
-	err := d.sup.Stop(ctx)
-	d.cancel()
+	var err error
+	if sup != nil {
+		err = sup.Stop(ctx)
+	}
+	d.cancel() // ends preparation if it is still going, and the poller
 	<-d.done
-	_ = d.life.To(vm.StateStopped)
-	s.changeInstance(func(in *Instance) { in.State = vm.StateStopped; in.PID = 0 },
-		fmt.Sprintf("stopped in %s", s.opts.Now().Sub(start).Round(10*time.Millisecond)))
+	if d.life.To(vm.StateStopped) == nil {
+		s.changeInstance(func(in *Instance) { in.State = vm.StateStopped; in.PID = 0 },
+			fmt.Sprintf("stopped in %s", s.opts.Now().Sub(start).Round(10*time.Millisecond)))
+	}
+	s.forgetDev(d)
+	return err
+}
+
+func (s *Service) forgetDev(d *dev) {
 	s.mu.Lock()
-	s.dev = nil
+	if s.dev == d {
+		s.dev = nil
+	}
 	s.mu.Unlock()
 	_ = os.Remove(filepath.Join(d.dir, InstanceFile))
-	return err
 }
 
 // devAccel is KVM when the doctor saw a KVM guest run, else TCG.
@@ -238,7 +314,6 @@ func (s *Service) devImage(ctx context.Context) (devmode.Image, error) {
 // pollDev reads /jsonstats every second: the first answer means running,
 // failures after that mean degraded.
 func (s *Service) pollDev(ctx context.Context, d *dev) {
-	defer close(d.done)
 	inst := s.State().Dev
 	client := worker.NewClient((&net.Dialer{}).DialContext, inst.StatsAddr)
 	// While booting, QEMU accepts forwarded connections before the guest
@@ -270,9 +345,10 @@ func (s *Service) pollDev(ctx context.Context, d *dev) {
 			stats := st
 			s.changeInstance(func(in *Instance) { in.State = d.life.Current(); in.Stats = &stats; in.StatsError = "" }, msg)
 		case cur == vm.StateRunning:
-			_ = d.life.To(vm.StateDegraded)
-			s.changeInstance(func(in *Instance) { in.State = vm.StateDegraded; in.StatsError = err.Error() }, "the worker stopped answering: "+err.Error())
-		case cur == vm.StateBooting && d.bootStart.Load() != 0 && s.opts.Now().Sub(bootStart) > devBootTimeout:
+			if d.life.To(vm.StateDegraded) == nil {
+				s.changeInstance(func(in *Instance) { in.State = d.life.Current(); in.StatsError = err.Error() }, "the worker stopped answering: "+err.Error())
+			}
+		case cur == vm.StateBooting && d.bootStart.Load() != 0 && s.opts.Now().Sub(bootStart) > devBootTimeout && !d.timedOut.Swap(true):
 			s.changeInstance(func(in *Instance) { in.StatsError = err.Error() },
 				fmt.Sprintf("the worker has not answered for %s; see %s", devBootTimeout, filepath.Join(d.dir, "console.log")))
 		}
@@ -291,12 +367,12 @@ func (s *Service) onSupervisorEvent(d *dev, ev vm.SupervisorEvent) {
 	case vm.EventStarted:
 		msg = fmt.Sprintf("QEMU started (PID %d)", ev.PID)
 		d.bootStart.Store(s.opts.Now().UnixNano())
+		d.timedOut.Store(false)
 		if cur := d.life.Current(); cur == vm.StateFailed {
 			_ = d.life.To(vm.StatePreparing)
 			_ = d.life.To(vm.StateBooting)
 		}
 		s.changeInstance(func(in *Instance) { in.PID = ev.PID; in.State = d.life.Current() }, msg)
-		s.writeInstanceFile(d)
 	case vm.EventExited:
 		if ev.Exit != nil {
 			msg = "QEMU exited: " + ev.Exit.String()
@@ -308,6 +384,22 @@ func (s *Service) onSupervisorEvent(d *dev, ev vm.SupervisorEvent) {
 	case vm.EventRestarting:
 		msg = fmt.Sprintf("restarting QEMU in %s (restart %d)", ev.Delay.Round(time.Millisecond), ev.Restarts+1)
 		s.changeInstance(func(in *Instance) { in.Restarts = ev.Restarts + 1 }, msg)
+	case vm.EventStartFailed, vm.EventGaveUp:
+		if ev.Error != "" {
+			msg += ": " + ev.Error
+		}
+		cur := d.life.Current()
+		if cur != vm.StateStopping && cur != vm.StateFailed {
+			_ = d.life.To(vm.StateFailed)
+		}
+		s.changeInstance(func(in *Instance) {
+			in.State = d.life.Current()
+			if ev.Kind == vm.EventGaveUp && in.LastExit != "" {
+				in.LastExit = msg + "; the last failure: " + in.LastExit
+			} else {
+				in.LastExit = msg
+			}
+		}, msg)
 	default:
 		if ev.Error != "" {
 			msg += ": " + ev.Error
@@ -317,16 +409,26 @@ func (s *Service) onSupervisorEvent(d *dev, ev vm.SupervisorEvent) {
 	s.recordEvent("vm."+string(ev.Kind), msg, map[string]any{"instance": 0, "pid": ev.PID, "restarts": ev.Restarts})
 }
 
-func (s *Service) writeInstanceFile(d *dev) {
+// persistInstance keeps instance.json (read by `status` and `stop`) in
+// step with the dev instance; a stopped instance has none.
+func (s *Service) persistInstance() {
+	s.mu.Lock()
+	d := s.dev
+	s.mu.Unlock()
 	inst := s.State().Dev
-	if inst == nil {
+	if d == nil || inst == nil {
+		return
+	}
+	path := filepath.Join(d.dir, InstanceFile)
+	if inst.State == vm.StateStopped {
+		_ = os.Remove(path)
 		return
 	}
 	b, err := json.MarshalIndent(inst, "", "  ")
 	if err == nil {
-		err = os.WriteFile(filepath.Join(d.dir, InstanceFile), b, 0o600)
+		err = os.WriteFile(path, b, 0o600)
 	}
-	if err != nil {
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		s.log.Warn("write instance file", "error", err)
 	}
 }
@@ -338,14 +440,20 @@ func (s *Service) setInstance(inst Instance, msg string) {
 
 // changeInstance edits a copy of the dev instance, keeping State immutable.
 func (s *Service) changeInstance(f func(*Instance), msg string) {
+	var persist bool
 	s.update(EventInstance, msg, func(st *State) {
 		if st.Dev == nil {
 			return
 		}
 		cp := *st.Dev
 		f(&cp)
+		old := st.Dev
+		persist = cp.State != old.State || cp.PID != old.PID || cp.Restarts != old.Restarts || cp.LastExit != old.LastExit || cp.BootTime != old.BootTime
 		st.Dev = &cp
 	})
+	if persist {
+		s.persistInstance()
+	}
 }
 
 // recordEvent stores an event when the database is open.
@@ -353,6 +461,10 @@ func (s *Service) recordEvent(kind, msg string, attrs map[string]any) {
 	s.mu.Lock()
 	st := s.store
 	s.mu.Unlock()
+	s.recordEventTo(st, kind, msg, attrs)
+}
+
+func (s *Service) recordEventTo(st *store.Store, kind, msg string, attrs map[string]any) {
 	if st == nil {
 		return
 	}

@@ -147,3 +147,79 @@ func TestDevModeLifecycle(t *testing.T) {
 		}
 	}
 }
+
+// TestDevModeGivesUp: a QEMU that fails at once is retried with backoff,
+// then given up; the instance ends failed and DevDone closes.
+func TestDevModeGivesUp(t *testing.T) {
+	if _, err := vm.Inspect(context.Background(), ""); err != nil {
+		t.Skipf("needs QEMU (for the doctor's probe): %v", err)
+	}
+	src, _ := filepath.Abs("..")
+	fake := filepath.Join(t.TempDir(), "qemu-system-x86_64")
+	if err := os.WriteFile(fake, []byte("#!/bin/sh\necho 'fake qemu: cannot start' >&2\nexit 1\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	s := New(Options{DataDir: t.TempDir(), NVML: noNVML(), ImageCacheDir: imageCache(t), SourceDir: src, QEMU: fake})
+	defer s.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	// The doctor needs the real QEMU for its probes; only the worker VM uses the fake.
+	s.opts.Inspect = func(ctx context.Context, _ string) (vm.QEMUInfo, error) { return vm.Inspect(ctx, "") }
+	events := s.Subscribe(ctx)
+	if err := s.StartDev(ctx); err != nil {
+		t.Fatalf("start: %v", err)
+	}
+	select {
+	case <-s.DevDone():
+	case <-time.After(3 * time.Minute):
+		t.Fatalf("never gave up; instance %+v", s.State().Dev)
+	}
+	for len(events) > 0 {
+		if ev := <-events; ev.Message != "" {
+			t.Logf("%s", ev.Message)
+		}
+	}
+	in := s.State().Dev
+	if in.State != vm.StateFailed || !strings.Contains(in.LastExit, "fake qemu: cannot start") {
+		t.Errorf("after giving up: state %s, last exit %q", in.State, in.LastExit)
+	}
+	// A new start replaces the failed instance instead of saying it runs.
+	if err := s.StartDev(ctx); err != nil && strings.Contains(err.Error(), "already running") {
+		t.Errorf("start after give-up: %v", err)
+	}
+	_ = s.StopDev(ctx)
+}
+
+// TestDevModeStopWhilePreparing: StopDev during preparation cancels it
+// and no VM is left running.
+func TestDevModeStopWhilePreparing(t *testing.T) {
+	if _, err := vm.Inspect(context.Background(), ""); err != nil {
+		t.Skipf("needs QEMU: %v", err)
+	}
+	src, _ := filepath.Abs("..")
+	dataDir := t.TempDir()
+	s := New(Options{DataDir: dataDir, NVML: noNVML(), ImageCacheDir: imageCache(t), SourceDir: src})
+	defer s.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	events := s.Subscribe(ctx)
+	started := make(chan error, 1)
+	go func() { started <- s.StartDev(ctx) }()
+	for ev := range events {
+		if ev.Kind == EventInstance && ev.State.Dev != nil && ev.State.Dev.State == vm.StatePreparing {
+			break
+		}
+	}
+	if err := s.StopDev(ctx); err != nil {
+		t.Logf("stop: %v", err)
+	}
+	err := <-started
+	t.Logf("start returned %v", err)
+	if _, perr := vm.CheckPIDFile(filepath.Join(dataDir, "instances", "0", "qemu.pid")); perr == nil {
+		_ = s.StopDev(ctx)
+		t.Fatal("a VM runs after StopDev during preparation")
+	}
+	if in := s.State().Dev; in != nil && in.State == vm.StateRunning {
+		t.Errorf("state %s after stop", in.State)
+	}
+}

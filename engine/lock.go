@@ -46,10 +46,10 @@ func AcquireLock(dataDir string) (*Lock, error) {
 		f.Close()
 		if errors.Is(err, unix.EWOULDBLOCK) {
 			if h, herr := ReadLockHolder(dataDir); herr == nil {
-				return nil, fmt.Errorf("%w: PID %d, started %s; stop it first (cocoon-provider stop) or use another --data-dir",
-					ErrLocked, h.PID, h.Started.Local().Format(time.DateTime))
+				return nil, fmt.Errorf("%w: PID %d, started %s; stop it first (cocoon-provider stop --data-dir %s) or use another --data-dir",
+					ErrLocked, h.PID, h.Started.Local().Format(time.DateTime), dataDir)
 			}
-			return nil, fmt.Errorf("%w; stop it first (cocoon-provider stop) or use another --data-dir", ErrLocked)
+			return nil, fmt.Errorf("%w; stop it first (cocoon-provider stop --data-dir %s) or use another --data-dir", ErrLocked, dataDir)
 		}
 		return nil, fmt.Errorf("lock %s: %w", path, err)
 	}

@@ -14,7 +14,7 @@ func Available() (bool, string) {
 	if os.Getenv("DBUS_SESSION_BUS_ADDRESS") == "" && os.Getenv("XDG_RUNTIME_DIR") == "" {
 		return false, "no D-Bus session bus (DBUS_SESSION_BUS_ADDRESS is not set)"
 	}
-	conn, err := dbus.SessionBusPrivate()
+	conn, err := dbus.SessionBusPrivateNoAutoStartup()
 	if err != nil {
 		return false, "cannot connect to the D-Bus session bus: " + err.Error()
 	}
