@@ -236,6 +236,12 @@ func cmdStop(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		}
 		return err
 	}
+	// Hold the lock while stopping, so no app starts and adopts this VM meanwhile.
+	lock, err := engine.AcquireLock(c.dataDir)
+	if err != nil {
+		return fmt.Errorf("a Cocoon Provider started meanwhile; run stop again: %w", err)
+	}
+	defer lock.Release()
 	a, err := vm.Adopt(ctx, pidFile, qmp, vm.AdoptOptions{})
 	if err != nil {
 		return err

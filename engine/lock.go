@@ -42,7 +42,17 @@ func AcquireLock(dataDir string) (*Lock, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open lock %s: %w", path, err)
 	}
-	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+	err = unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB)
+	// ReadLockHolder (status, stop) takes the lock shared for an instant;
+	// retry briefly so that a probe is not mistaken for a running app.
+	for try := 0; errors.Is(err, unix.EWOULDBLOCK) && try < 10; try++ {
+		if _, herr := ReadLockHolder(dataDir); herr == nil {
+			break // really held
+		}
+		time.Sleep(10 * time.Millisecond)
+		err = unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB)
+	}
+	if err != nil {
 		f.Close()
 		if errors.Is(err, unix.EWOULDBLOCK) {
 			if h, herr := ReadLockHolder(dataDir); herr == nil {
