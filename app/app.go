@@ -44,8 +44,15 @@ func Run(ctx context.Context, api engine.API, opts Options) error {
 	w.SetContent(ui.content)
 	w.Resize(fyne.NewSize(980, 720))
 
+	// Hide the window before quitting, in a later turn of the event loop:
+	// Fyne 2.7 can crash on a pointer event that reaches a window it is
+	// already destroying.
+	quit := func() {
+		w.Hide()
+		go fyne.Do(a.Quit)
+	}
 	trayOK, why := tray.Available()
-	if trayOK && !tray.Setup(a, assets.Icon, w.Show, a.Quit) {
+	if trayOK && !tray.Setup(a, assets.Icon, w.Show, quit) {
 		trayOK, why = false, "this platform driver has no tray support"
 	}
 	if trayOK {
@@ -58,7 +65,7 @@ func Run(ctx context.Context, api engine.API, opts Options) error {
 	defer cancel()
 	go func() {
 		<-ctx.Done()
-		fyne.Do(a.Quit)
+		fyne.Do(quit)
 	}()
 	ui.start(ctx)
 	go func() {
