@@ -71,19 +71,48 @@ func (c *common) open(stderr io.Writer) (*engine.Service, *slog.Logger, error) {
 	return engine.New(engine.Options{DataDir: c.dataDir, QEMU: c.qemu, Logger: log, SourceDir: sourceDir()}), log, nil
 }
 
-// openLocked is open for the commands that drive VMs: it also takes the
-// data directory's single-instance lock. close releases both.
-func (c *common) openLocked(stderr io.Writer) (svc *engine.Service, log *slog.Logger, close func(), err error) {
-	svc, log, err = c.open(stderr)
+// session is the engine of a command that drives VMs: it holds the data
+// directory's lock and runs the engine in the background until close.
+type session struct {
+	svc     *engine.Service
+	log     *slog.Logger
+	lock    *engine.Lock
+	runCtx  context.Context // ends only in close, after the VM has stopped
+	cancel  context.CancelFunc
+	runDone chan struct{}
+}
+
+// start opens the engine, takes the lock and starts the engine's background work.
+func (c *common) start(stderr io.Writer) (*session, error) {
+	svc, log, err := c.open(stderr)
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, err
 	}
 	lock, err := engine.AcquireLock(c.dataDir)
 	if err != nil {
 		svc.Close()
-		return nil, nil, nil, err
+		return nil, err
 	}
-	return svc, log, func() { lock.Release(); svc.Close() }, nil
+	runCtx, cancel := context.WithCancel(context.Background())
+	s := &session{svc: svc, log: log, lock: lock, runCtx: runCtx, cancel: cancel, runDone: make(chan struct{})}
+	go func() {
+		defer close(s.runDone)
+		if err := svc.Run(runCtx); err != nil {
+			log.Error("engine stopped", "error", err)
+		}
+	}()
+	return s, nil
+}
+
+// close stops the VM first and only then the engine (so its events reach
+// the database), then releases the lock.
+func (s *session) close() error {
+	stopCtx, stopCancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer stopCancel()
+	err := s.svc.StopDev(stopCtx)
+	s.cancel()
+	<-s.runDone
+	return errors.Join(err, s.lock.Release(), s.svc.Close())
 }
 
 // run dispatches a command line and returns the exit status.

@@ -53,20 +53,12 @@ func cmdDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	svc, _, closeAll, err := c.openLocked(stderr)
+	sess, err := c.start(stderr)
 	if err != nil {
 		return err
 	}
-	defer closeAll()
-
-	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	defer cancel()
-	runDone := make(chan struct{})
-	go func() {
-		defer close(runDone)
-		_ = svc.Run(runCtx)
-	}()
-	events := svc.Subscribe(runCtx)
+	svc := sess.svc
+	events := svc.Subscribe(sess.runCtx)
 	printed := make(chan struct{})
 	go func() {
 		defer close(printed)
@@ -93,11 +85,7 @@ func cmdDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	} else if ctx.Err() != nil {
 		startErr = nil // interrupted while preparing: not a failure
 	}
-	stopCtx, stopCancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer stopCancel()
-	stopErr := svc.StopDev(stopCtx)
-	cancel()
-	<-runDone
+	stopErr := sess.close()
 	<-printed
 	return errors.Join(startErr, stopErr)
 }

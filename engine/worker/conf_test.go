@@ -19,7 +19,7 @@ func TestParseConfExample(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, warnings, err := ParseConf(data, ConfEnv{ReleaseRoot: "/rel", WorkDir: "/work"})
+	c, warnings, err := ParseConf(data, ConfEnv{ReleaseRoot: "/rel", WorkDir: "/srv/cocoon"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -31,16 +31,16 @@ func TestParseConfExample(t *testing.T) {
 		GPU:                 "0000:ab:00.00",
 		NodeWalletKey:       Secret(testWalletKey),
 		HFToken:             Secret(testHF),
-		TONConfig:           "/work/spec/mainnet-full-ton-config.json",
+		TONConfig:           "/srv/cocoon/spec/mainnet-full-ton-config.json",
 		RootContractAddress: "EQCns7bYSp0igFvS1wpb5wsZjCKCV19MD5AVzI4EyxsnU73k",
 		Instance:            1,
 		WorkerCoefficient:   1500,
 		Persistent:          "/var/lib/cocoon/persistent-worker-1.img",
-		TONConfigBase:       "/work/spec/mainnet-base-ton-config.json",
+		TONConfigBase:       "/srv/cocoon/spec/mainnet-base-ton-config.json",
 		HTTPPort:            12000,
 		SSHPort:             12005,
 		VsockCID:            6,
-		ImageDir:            "/work/images/prod",
+		ImageDir:            "/srv/cocoon/images/prod",
 		ExternalIP:          DefaultExternalIP,
 		ExternalWorkerPort:  DefaultExternalWorkerPort,
 		ExternalClientPort:  DefaultExternalClientPort,
@@ -71,7 +71,7 @@ func TestParseConfExample(t *testing.T) {
 	}
 
 	vm := c.VMOptions()
-	wantVM := VMOptions{Instance: 1, GPU: "0000:ab:00.00", Model: want.Model, ImageDir: "/work/images/prod",
+	wantVM := VMOptions{Instance: 1, GPU: "0000:ab:00.00", Model: want.Model, ImageDir: "/srv/cocoon/images/prod",
 		Persistent: want.Persistent, TONConfig: want.TONConfig, TONConfigBase: want.TONConfigBase,
 		HostHTTPPort: 12010, GuestHTTPPort: 12000, HostSSHPort: 12015, GuestCID: 16}
 	if vm != wantVM {
