@@ -113,11 +113,11 @@ func cmdStatus(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		st.Holder = &h
 	}
 	var inst engine.Instance
-	dir := filepath.Join(c.dataDir, "instances", "0")
-	b, err := os.ReadFile(filepath.Join(dir, engine.InstanceFile))
+	files := engine.InstanceFiles(c.dataDir, 0)
+	b, err := os.ReadFile(files.State)
 	if err == nil && json.Unmarshal(b, &inst) == nil && st.Holder != nil && st.Holder.PID == inst.AppPID {
 		st.Instance = &inst
-		_, qerr := vm.CheckPIDFile(filepath.Join(dir, "qemu.pid"))
+		_, qerr := vm.CheckPIDFile(files.PIDFile)
 		st.Running = qerr == nil
 	}
 	if st.Running {
@@ -210,8 +210,8 @@ func cmdStop(ctx context.Context, args []string, stdout, stderr io.Writer) error
 			}
 		}
 	}
-	dir := filepath.Join(c.dataDir, "instances", "0")
-	pidFile, qmp := filepath.Join(dir, "qemu.pid"), filepath.Join(dir, "qmp.sock")
+	files := engine.InstanceFiles(c.dataDir, 0)
+	pidFile, qmp := files.PIDFile, files.QMPSocket
 	if _, err := vm.CheckPIDFile(pidFile); err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
 			fmt.Fprintln(stdout, "Nothing is running.")
@@ -238,7 +238,7 @@ func cmdStop(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err := a.Stop(ctx, 20*time.Second); err != nil {
 		return err
 	}
-	_ = os.Remove(filepath.Join(dir, engine.InstanceFile))
+	_ = os.Remove(files.State)
 	fmt.Fprintln(stdout, "Stopped.")
 	return nil
 }

@@ -7,11 +7,12 @@ import (
 	"encoding/json"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/cocoon-provider/cocoon-provider/engine"
 )
 
 // startDev runs `cocoon-provider dev` as a child process (the test binary, see TestMain).
@@ -87,7 +88,7 @@ func TestCLIDevAdopt(t *testing.T) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	if _, err := os.Stat(filepath.Join(dataDir, "instances", "0", "instance.json")); err == nil {
+	if _, err := os.Stat(engine.InstanceFiles(dataDir, 0).State); err == nil {
 		t.Error("instance file left after stop")
 	}
 }

@@ -35,8 +35,23 @@ const (
 	devModelName    = "stand-in/synthetic"
 )
 
-// InstanceFile records a running dev instance for `status` and `stop`.
-const InstanceFile = "instance.json"
+// InstancePaths names the files of one worker instance in the data
+// directory; the engine, `status` and `stop` all find them here.
+type InstancePaths struct {
+	Dir       string
+	PIDFile   string // QEMU's -pidfile
+	QMPSocket string
+	Console   string // rotating console log
+	Spec      string // the 9p spec share
+	State     string // instance.json: the instance as the app last saw it
+}
+
+// InstanceFiles returns the paths of instance i under dataDir.
+func InstanceFiles(dataDir string, i int) InstancePaths {
+	dir := filepath.Join(dataDir, "instances", strconv.Itoa(i))
+	return InstancePaths{Dir: dir, PIDFile: filepath.Join(dir, "qemu.pid"), QMPSocket: filepath.Join(dir, "qmp.sock"),
+		Console: filepath.Join(dir, "console.log"), Spec: filepath.Join(dir, "spec"), State: filepath.Join(dir, "instance.json")}
+}
 
 // Instance is the state of one worker VM.
 type Instance struct {
@@ -71,12 +86,8 @@ type dev struct {
 	// cancel ends preparation and the background goroutines.
 	cancel context.CancelFunc
 	// done closes when nothing of this instance runs any more.
-	done chan struct{}
-	dir  string
-}
-
-func (s *Service) devDir(i int) string {
-	return filepath.Join(s.opts.DataDir, "instances", strconv.Itoa(i))
+	done  chan struct{}
+	files InstancePaths
 }
 
 // StartDev builds the stand-in image if needed, boots it with the best
@@ -85,8 +96,9 @@ func (s *Service) devDir(i int) string {
 func (s *Service) StartDev(ctx context.Context) (err error) {
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	life := vm.NewLifecycle(nil)
-	dir := s.devDir(0)
-	d := &dev{life: life, cancel: cancel, done: make(chan struct{}), dir: dir}
+	files := InstanceFiles(s.opts.DataDir, 0)
+	dir := files.Dir
+	d := &dev{life: life, cancel: cancel, done: make(chan struct{}), files: files}
 	s.mu.Lock()
 	if old := s.dev; old != nil {
 		select {
@@ -124,7 +136,7 @@ func (s *Service) StartDev(ctx context.Context) (err error) {
 	}
 	// A VM an earlier run left behind holds the ports and its spec share;
 	// it is adopted below.
-	_, pidErr := vm.CheckPIDFile(filepath.Join(dir, "qemu.pid"))
+	_, pidErr := vm.CheckPIDFile(files.PIDFile)
 	adopting := pidErr == nil
 	if !adopting {
 		for _, addr := range []string{inst.StatsAddr, inst.HealthAddr} {
@@ -161,13 +173,13 @@ func (s *Service) StartDev(ctx context.Context) (err error) {
 		}
 	}
 	if !adopting {
-		if err := worker.RenderSpec(filepath.Join(dir, "spec"), devmode.SpecTemplate(), vars, worker.RenderOptions{Replace: true}); err != nil {
+		if err := worker.RenderSpec(files.Spec, devmode.SpecTemplate(), vars, worker.RenderOptions{Replace: true}); err != nil {
 			return fail(err)
 		}
 	}
 	spec := vm.Spec{Instance: 0, Accel: accel, Kernel: img.Kernel.Path, Initrd: img.Initrd.Path, Cmdline: img.Cmdline,
-		SpecDir: filepath.Join(dir, "spec"), ForwardAddr: "127.0.0.1", CPUs: devCPUs, MemoryMiB: devMemoryMiB,
-		QMPSocket: filepath.Join(dir, "qmp.sock"), PidFile: filepath.Join(dir, "qemu.pid"), Binary: s.opts.QEMU}
+		SpecDir: files.Spec, ForwardAddr: "127.0.0.1", CPUs: devCPUs, MemoryMiB: devMemoryMiB,
+		QMPSocket: files.QMPSocket, PidFile: files.PIDFile, Binary: s.opts.QEMU}
 	exe, args, err := spec.Command()
 	if err != nil {
 		return fail(err)
@@ -179,7 +191,7 @@ func (s *Service) StartDev(ctx context.Context) (err error) {
 				return vm.Adopt(ctx, spec.PidFile, spec.QMPSocket, vm.AdoptOptions{})
 			}
 			return vm.NewProcess(exe, args, vm.ProcessOptions{QMPSocket: spec.QMPSocket, PIDFile: spec.PidFile,
-				Console: vm.ConsoleOptions{Path: filepath.Join(dir, "console.log")}}), nil
+				Console: vm.ConsoleOptions{Path: files.Console}}), nil
 		},
 		StopGrace: devStopGrace,
 		OnEvent:   func(ev vm.SupervisorEvent) { s.onSupervisorEvent(d, ev) },
@@ -276,7 +288,7 @@ func (s *Service) forgetDev(d *dev) {
 		s.dev = nil
 	}
 	s.mu.Unlock()
-	_ = os.Remove(filepath.Join(d.dir, InstanceFile))
+	_ = os.Remove(d.files.State)
 }
 
 // devAccel is KVM when the doctor saw a KVM guest run, else TCG.
@@ -350,7 +362,7 @@ func (s *Service) pollDev(ctx context.Context, d *dev) {
 			}
 		case cur == vm.StateBooting && d.bootStart.Load() != 0 && s.opts.Now().Sub(bootStart) > devBootTimeout && !d.timedOut.Swap(true):
 			s.changeInstance(func(in *Instance) { in.StatsError = err.Error() },
-				fmt.Sprintf("the worker has not answered for %s; see %s", devBootTimeout, filepath.Join(d.dir, "console.log")))
+				fmt.Sprintf("the worker has not answered for %s; see %s", devBootTimeout, d.files.Console))
 		}
 		select {
 		case <-ctx.Done():
@@ -419,7 +431,7 @@ func (s *Service) persistInstance() {
 	if d == nil || inst == nil {
 		return
 	}
-	path := filepath.Join(d.dir, InstanceFile)
+	path := d.files.State
 	if inst.State == vm.StateStopped {
 		_ = os.Remove(path)
 		return

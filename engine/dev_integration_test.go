@@ -120,7 +120,7 @@ func TestDevModeLifecycle(t *testing.T) {
 	if s.State().Dev.State != vm.StateStopped {
 		t.Errorf("after stop: %s", s.State().Dev.State)
 	}
-	if _, err := vm.CheckPIDFile(filepath.Join(dataDir, "instances", "0", "qemu.pid")); err == nil {
+	if _, err := vm.CheckPIDFile(InstanceFiles(dataDir, 0).PIDFile); err == nil {
 		t.Error("QEMU still runs after StopDev")
 	}
 	cancel()
@@ -215,7 +215,7 @@ func TestDevModeStopWhilePreparing(t *testing.T) {
 	}
 	err := <-started
 	t.Logf("start returned %v", err)
-	if _, perr := vm.CheckPIDFile(filepath.Join(dataDir, "instances", "0", "qemu.pid")); perr == nil {
+	if _, perr := vm.CheckPIDFile(InstanceFiles(dataDir, 0).PIDFile); perr == nil {
 		_ = s.StopDev(ctx)
 		t.Fatal("a VM runs after StopDev during preparation")
 	}

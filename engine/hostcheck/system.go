@@ -148,12 +148,7 @@ func (h *host) checkDisk() Check {
 		return c
 	}
 	// The data directory may not exist yet: measure the filesystem it will be on.
-	for {
-		if _, err := os.Stat(dir); err == nil || filepath.Dir(dir) == dir {
-			break
-		}
-		dir = filepath.Dir(dir)
-	}
+	dir = existingAncestor(dir)
 	measure := h.in.DiskFree
 	if measure == nil {
 		measure = statfs
@@ -192,13 +187,7 @@ func (h *host) checkDataDir() Check {
 		c.Fix = "Set one with --data-dir, or set $HOME."
 		return c
 	}
-	existing := dir
-	for {
-		if _, err := os.Stat(existing); err == nil || filepath.Dir(existing) == existing {
-			break
-		}
-		existing = filepath.Dir(existing)
-	}
+	existing := existingAncestor(dir)
 	st, err := os.Stat(existing)
 	switch {
 	case err != nil:
@@ -263,4 +252,14 @@ func statfs(ctx context.Context, dir string) (uint64, string, error) {
 		return 0, "", err
 	}
 	return u.Free, u.Path, nil
+}
+
+// existingAncestor returns dir, or its nearest parent that exists.
+func existingAncestor(dir string) string {
+	for {
+		if _, err := os.Stat(dir); err == nil || filepath.Dir(dir) == dir {
+			return dir
+		}
+		dir = filepath.Dir(dir)
+	}
 }
