@@ -10,6 +10,7 @@ require (
 	github.com/godbus/dbus/v5 v5.1.0
 	github.com/mdlayher/vsock v1.4.0
 	github.com/shirou/gopsutil/v3 v3.24.5
+	golang.org/x/crypto v0.58.0
 	golang.org/x/sys v0.49.0
 	gopkg.in/ini.v1 v1.67.3
 	modernc.org/sqlite v1.62.0
