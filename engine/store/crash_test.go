@@ -114,28 +114,7 @@ func TestHelperWriterProcess(t *testing.T) {
 // every acknowledged entry exactly once and that its totals add up. The
 // database accumulates across kills.
 func TestCrashRecovery(t *testing.T) {
-	iterations := crashIterations
-	if testing.Short() {
-		iterations = crashIterShort
-	}
-	if v := os.Getenv(crashIterationsEnv); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 {
-			t.Fatalf("%s=%q: want a positive integer", crashIterationsEnv, v)
-		}
-		iterations = n
-	}
-	seed := uint64(time.Now().UnixNano())
-	if v := os.Getenv(crashSeedEnv); v != "" {
-		n, err := strconv.ParseUint(v, 10, 64)
-		if err != nil {
-			t.Fatalf("%s=%q: want an unsigned integer", crashSeedEnv, v)
-		}
-		seed = n
-	}
-	t.Logf("seed %d (replay with %s=%d), %d iterations", seed, crashSeedEnv, seed, iterations)
-	rng := rand.New(rand.NewPCG(seed, 0x5eed))
-
+	iterations, rng := crashConfig(t)
 	path := filepath.Join(t.TempDir(), "data", DefaultFileName)
 	acked := map[string]bool{}
 	var ackCounts []int
@@ -143,13 +122,7 @@ func TestCrashRecovery(t *testing.T) {
 	var final crashCounts
 	start := time.Now()
 	for it := range iterations {
-		// One kill in five lands while the child starts: during Open, the
-		// schema migration on the first run, or the GPU upserts.
-		want := 1 + rng.IntN(64)
-		delay := time.Duration(rng.IntN(20_000)) * time.Microsecond
-		if rng.IntN(5) == 0 {
-			want, delay = 0, time.Duration(rng.IntN(150_000))*time.Microsecond
-		}
+		want, delay := crashKillPlan(rng)
 		acks := runWriterAndKill(t, path, it, want, delay)
 		for _, a := range acks {
 			if acked[a] {
@@ -173,15 +146,61 @@ func TestCrashRecovery(t *testing.T) {
 		final.ledger, final.samples, final.rollups, final.events)
 }
 
+// crashConfig returns the number of kills and the random source of a
+// crash test, from crashIterationsEnv and crashSeedEnv when set.
+func crashConfig(t *testing.T) (int, *rand.Rand) {
+	t.Helper()
+	iterations := crashIterations
+	if testing.Short() {
+		iterations = crashIterShort
+	}
+	if v := os.Getenv(crashIterationsEnv); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			t.Fatalf("%s=%q: want a positive integer", crashIterationsEnv, v)
+		}
+		iterations = n
+	}
+	seed := uint64(time.Now().UnixNano())
+	if v := os.Getenv(crashSeedEnv); v != "" {
+		n, err := strconv.ParseUint(v, 10, 64)
+		if err != nil {
+			t.Fatalf("%s=%q: want an unsigned integer", crashSeedEnv, v)
+		}
+		seed = n
+	}
+	t.Logf("seed %d (replay with %s=%d), %d iterations", seed, crashSeedEnv, seed, iterations)
+	return iterations, rand.New(rand.NewPCG(seed, 0x5eed))
+}
+
+// crashKillPlan picks when to kill the child: after want acks and delay
+// more. One kill in five lands while the child starts: during Open, the
+// schema migration on the first run, or its first writes.
+func crashKillPlan(rng *rand.Rand) (want int, delay time.Duration) {
+	want = 1 + rng.IntN(64)
+	delay = time.Duration(rng.IntN(20_000)) * time.Microsecond
+	if rng.IntN(5) == 0 {
+		want, delay = 0, time.Duration(rng.IntN(150_000))*time.Microsecond
+	}
+	return want, delay
+}
+
 // crashCounts is how many rows the database held after a kill.
 type crashCounts struct{ ledger, samples, rollups, events int }
 
-// runWriterAndKill starts the writer child, waits for want acks, lets it
-// run for delay more and kills it (SIGKILL on Unix). It returns every ack
-// the child printed.
+// runWriterAndKill runs TestHelperWriterProcess under runChildAndKill.
 func runWriterAndKill(t *testing.T, path string, it, want int, delay time.Duration) []string {
 	t.Helper()
-	cmd := helperCmd(t, os.Args[0], "TestHelperWriterProcess", "writer",
+	return runChildAndKill(t, "TestHelperWriterProcess", "writer", path, it, want, delay)
+}
+
+// runChildAndKill starts the helper test name as a child in mode, waits
+// for want acks, lets it run for delay more and kills it (SIGKILL on
+// Unix). It returns every ack the child printed ("ack " stripped). The
+// child reports its own failures on stderr prefixed with mode and a colon.
+func runChildAndKill(t *testing.T, name, mode, path string, it, want int, delay time.Duration) []string {
+	t.Helper()
+	cmd := helperCmd(t, os.Args[0], name, mode,
 		helperDBEnv+"="+path, helperIter+"="+strconv.Itoa(it))
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
@@ -209,8 +228,8 @@ func runWriterAndKill(t *testing.T, path string, it, want int, delay time.Durati
 	}
 	exited := func() {
 		_ = cmd.Wait()
-		t.Fatalf("iteration %d: the writer exited by itself (%v) after %d acks; stderr:\n%s",
-			it, cmd.ProcessState, len(acks), stderr.String())
+		t.Fatalf("iteration %d: the %s child exited by itself (%v) after %d acks; stderr:\n%s",
+			it, mode, cmd.ProcessState, len(acks), stderr.String())
 	}
 	hung := time.NewTimer(crashWait)
 	defer hung.Stop()
@@ -247,10 +266,10 @@ func runWriterAndKill(t *testing.T, path string, it, want int, delay time.Durati
 		take(line)
 	}
 	if err := cmd.Wait(); err == nil {
-		t.Fatalf("iteration %d: the writer exited cleanly before the kill", it)
+		t.Fatalf("iteration %d: the %s child exited cleanly before the kill", it, mode)
 	}
-	if strings.Contains(stderr.String(), "DATA RACE") || strings.Contains(stderr.String(), "writer:") {
-		t.Fatalf("iteration %d: writer stderr:\n%s", it, stderr.String())
+	if strings.Contains(stderr.String(), "DATA RACE") || strings.Contains(stderr.String(), mode+":") {
+		t.Fatalf("iteration %d: %s child stderr:\n%s", it, mode, stderr.String())
 	}
 	return acks
 }

@@ -1,6 +1,7 @@
 // Package store owns the app's SQLite database: settings, the GPUs seen,
-// GPU telemetry with its per-minute rollups, the event log and the
-// earnings ledger.
+// GPU telemetry with its per-minute rollups, the event log, the earnings
+// ledger with the high-water marks of the workers' settlement counters
+// (RecordProgress), and the workers' activity samples.
 //
 // It is the only code that talks SQL. It holds no business rules: callers
 // hand it typed values and get typed values back. Money is int64 nanoTON

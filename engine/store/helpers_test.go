@@ -13,6 +13,15 @@ import (
 // t0 is a fixed instant the tests build times from.
 var t0 = time.Date(2026, 3, 14, 15, 9, 0, 0, time.UTC)
 
+// latestSchema is the schema version the embedded migrations produce.
+var latestSchema = func() int {
+	ms, err := loadMigrations(migrationFS)
+	if err != nil {
+		panic(err)
+	}
+	return len(ms)
+}()
+
 // openTemp opens a fresh store in a temporary directory and closes it when
 // the test ends.
 func openTemp(t testing.TB) *Store {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"math"
 	"strings"
 	"time"
 )
@@ -44,6 +45,11 @@ type LedgerEntry struct {
 	Instance      sql.Null[int64] // worker instance, when the amount has one
 	Proxy         string
 	Note          string
+	// Tokens is the number of tokens the amount stands for and
+	// FeePerToken the price used, in nanoTON per token; both 0 for an
+	// amount not counted in tokens (a wallet transfer).
+	Tokens      int64
+	FeePerToken int64
 }
 
 // validStage reports whether stage is one of the Stage constants.
@@ -70,16 +76,20 @@ func (s *Store) AddLedger(ctx context.Context, e LedgerEntry) (inserted bool, er
 			e.Source, ErrInvalid, e.AmountNanoTON, MaxAmountNanoTON)
 	case e.Time.IsZero():
 		return false, fmt.Errorf("add ledger entry %q: %w: Time is not set", e.Source, ErrInvalid)
+	case e.Tokens < 0:
+		return false, fmt.Errorf("add ledger entry %q: %w: tokens %d is negative", e.Source, ErrInvalid, e.Tokens)
+	case e.FeePerToken < 0:
+		return false, fmt.Errorf("add ledger entry %q: %w: fee per token %d nanoTON is negative", e.Source, ErrInvalid, e.FeePerToken)
 	}
 	var instance any
 	if e.Instance.Valid {
 		instance = e.Instance.V
 	}
 	res, err := s.db.ExecContext(ctx,
-		`INSERT INTO ledger (source, t_ms, stage, amount_nanoton, instance, proxy, note)
-		 VALUES (?, ?, ?, ?, ?, ?, ?)
+		`INSERT INTO ledger (source, t_ms, stage, amount_nanoton, instance, proxy, note, tokens, fee_per_token)
+		 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
 		 ON CONFLICT (source) DO NOTHING`,
-		e.Source, toMS(e.Time), e.Stage, e.AmountNanoTON, instance, e.Proxy, e.Note)
+		e.Source, toMS(e.Time), e.Stage, e.AmountNanoTON, instance, e.Proxy, e.Note, e.Tokens, e.FeePerToken)
 	if err != nil {
 		return false, classify(s.path, fmt.Sprintf("add ledger entry %q", e.Source), err)
 	}
@@ -94,36 +104,67 @@ func (s *Store) AddLedger(ctx context.Context, e LedgerEntry) (inserted bool, er
 // every stage is present, zero when it has no entries. A sum that would
 // overflow int64 is an error, never a wrapped or rounded value.
 func (s *Store) LedgerTotals(ctx context.Context) (map[string]int64, error) {
-	const what = "ledger totals"
-	fail := func(err error) (map[string]int64, error) {
-		// SQLite's sum() over integers is exact and fails on overflow
-		// (total() would round to a float).
-		if strings.Contains(err.Error(), "integer overflow") {
-			return nil, fmt.Errorf("%s: a stage's sum does not fit in int64 nanoTON (%w); the ledger holds implausible amounts: inspect it with Ledger", what, err)
-		}
-		return nil, classify(s.path, what, err)
+	nano, _, err := s.ledgerSums(ctx, "ledger totals", nil)
+	return nano, err
+}
+
+// ledgerSumsSQL sums amounts and tokens of each stage over the entries
+// with t_ms >= ?1: one SELECT a stage, each a range of the covering index
+// ledger_stage_t, so the cost follows the entries in range and nothing is
+// sorted. It yields a row for every stage.
+var ledgerSumsSQL = func() string {
+	parts := make([]string, 0, len(Stages()))
+	for _, st := range Stages() { // constants: safe to inline
+		parts = append(parts, fmt.Sprintf(
+			`SELECT '%s', coalesce(sum(amount_nanoton), 0), coalesce(sum(tokens), 0) FROM ledger WHERE stage = '%s' AND t_ms >= ?1`, st, st))
 	}
-	rows, err := s.db.QueryContext(ctx, `SELECT stage, sum(amount_nanoton) FROM ledger GROUP BY stage`)
+	return strings.Join(parts, "\nUNION ALL ")
+}()
+
+// ledgerSums returns the nanoTON and token sums of each stage, over the
+// entries with t_ms >= *since, or all entries when since is nil: one query.
+func (s *Store) ledgerSums(ctx context.Context, what string, since *time.Time) (nano, tokens map[string]int64, err error) {
+	from := int64(math.MinInt64)
+	if since != nil {
+		from = toMS(*since)
+	}
+	rows, err := s.db.QueryContext(ctx, ledgerSumsSQL, from)
 	if err != nil {
-		return fail(err)
+		return nil, nil, s.sumError(what, err)
 	}
 	defer rows.Close()
+	nano = zeroStages()
+	tokens = zeroStages()
+	for rows.Next() {
+		var stage string
+		var n, t int64
+		if err := rows.Scan(&stage, &n, &t); err != nil {
+			return nil, nil, s.sumError(what, err)
+		}
+		nano[stage], tokens[stage] = n, t
+	}
+	if err := rows.Err(); err != nil {
+		return nil, nil, s.sumError(what, err)
+	}
+	return nano, tokens, nil
+}
+
+// zeroStages returns a map with every stage set to 0.
+func zeroStages() map[string]int64 {
 	out := make(map[string]int64, len(Stages()))
 	for _, st := range Stages() {
 		out[st] = 0
 	}
-	for rows.Next() {
-		var stage string
-		var sum int64
-		if err := rows.Scan(&stage, &sum); err != nil {
-			return fail(err)
-		}
-		out[stage] = sum
+	return out
+}
+
+// sumError explains a failed ledger sum. SQLite's sum() over integers is
+// exact and fails on overflow (total() would round to a float).
+func (s *Store) sumError(what string, err error) error {
+	if strings.Contains(err.Error(), "integer overflow") {
+		return fmt.Errorf("%s: a stage's sum does not fit in int64 (%w); the ledger holds implausible amounts: inspect it with Ledger", what, err)
 	}
-	if err := rows.Err(); err != nil {
-		return fail(err)
-	}
-	return out, nil
+	return classify(s.path, what, err)
 }
 
 // Ledger returns up to limit entries with ID > afterID in ID order. A limit
@@ -131,7 +172,7 @@ func (s *Store) LedgerTotals(ctx context.Context) (map[string]int64, error) {
 func (s *Store) Ledger(ctx context.Context, afterID int64, limit int) ([]LedgerEntry, error) {
 	const what = "read ledger"
 	rows, err := s.db.QueryContext(ctx,
-		`SELECT id, source, t_ms, stage, amount_nanoton, instance, proxy, note FROM ledger
+		`SELECT id, source, t_ms, stage, amount_nanoton, instance, proxy, note, tokens, fee_per_token FROM ledger
 		 WHERE id > ? ORDER BY id LIMIT ?`, afterID, pageSize(limit))
 	if err != nil {
 		return nil, classify(s.path, what, err)
@@ -141,7 +182,7 @@ func (s *Store) Ledger(ctx context.Context, afterID int64, limit int) ([]LedgerE
 	for rows.Next() {
 		var e LedgerEntry
 		var t int64
-		if err := rows.Scan(&e.ID, &e.Source, &t, &e.Stage, &e.AmountNanoTON, &e.Instance, &e.Proxy, &e.Note); err != nil {
+		if err := rows.Scan(&e.ID, &e.Source, &t, &e.Stage, &e.AmountNanoTON, &e.Instance, &e.Proxy, &e.Note, &e.Tokens, &e.FeePerToken); err != nil {
 			return nil, classify(s.path, what, err)
 		}
 		e.Time = fromMS(t)

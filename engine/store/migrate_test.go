@@ -3,11 +3,13 @@ package store
 import (
 	"database/sql"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"testing/fstest"
+	"time"
 )
 
 func TestLoadMigrations(t *testing.T) {
@@ -202,8 +204,8 @@ func TestMigrateConcurrentOpen(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	if v, err := s.SchemaVersion(t.Context()); err != nil || v != 1 {
-		t.Errorf("SchemaVersion = %d, %v", v, err)
+	if v, err := s.SchemaVersion(t.Context()); err != nil || v != latestSchema {
+		t.Errorf("SchemaVersion = %d, %v; want %d", v, err, latestSchema)
 	}
 }
 
@@ -224,7 +226,104 @@ func TestMigrateNewerRefusedEvenInTransaction(t *testing.T) {
 		t.Fatal(err)
 	}
 	err = s.migrate(t.Context(), "test", ms)
-	if !errors.Is(err, ErrNewerSchema) || !strings.Contains(err.Error(), "schema 5, this build knows 1") {
+	if !errors.Is(err, ErrNewerSchema) || !strings.Contains(err.Error(), fmt.Sprintf("schema 5, this build knows %d", latestSchema)) {
 		t.Errorf("migrate = %v, want ErrNewerSchema", err)
+	}
+}
+
+// TestMigrate0001To0002 upgrades a schema-1 database holding data of
+// every table and checks that the rows are kept, that the entries of 0001
+// read back with zero tokens and price, and that the new tables work.
+func TestMigrate0001To0002(t *testing.T) {
+	ctx := t.Context()
+	ms, err := loadMigrations(migrationFS)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), DefaultFileName)
+	if err := os.WriteFile(path, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	db, err := sql.Open("sqlite", dsn(path))
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := &Store{db: db, path: path}
+	if err := old.enableWAL(ctx, "test"); err != nil {
+		t.Fatal(err)
+	}
+	if err := old.migrate(ctx, "test", ms[:1]); err != nil {
+		t.Fatal(err)
+	}
+	if v, err := old.SchemaVersion(ctx); err != nil || v != 1 {
+		t.Fatalf("version before the upgrade = %d, %v", v, err)
+	}
+	// Written with the statements of the 0001 schema, as a release with
+	// only 0001 would have.
+	rawStmts := []string{
+		`INSERT INTO settings (key, value) VALUES ('wallet', 'UQ-old')`,
+		`INSERT INTO gpus (key, name, first_seen_ms, last_seen_ms) VALUES ('GPU-0', 'H100', 1, 2)`,
+		`INSERT INTO telemetry_samples (gpu_key, t_ms, util_pct) VALUES ('GPU-0', 1000, 42.5)`,
+		`INSERT INTO events (t_ms, level, kind, message) VALUES (5, 'info', 'test', 'before the upgrade')`,
+		`INSERT INTO ledger (source, t_ms, stage, amount_nanoton, instance, proxy, note)
+		 VALUES ('old-1', 1773500940000, 'earned', 1500000000, 2, 'P1', 'from 0001')`,
+		`INSERT INTO ledger (source, t_ms, stage, amount_nanoton) VALUES ('old-2', 1773500940001, 'wallet', 7)`,
+	}
+	for _, q := range rawStmts {
+		if _, err := db.ExecContext(ctx, q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	s, err := Open(ctx, path)
+	if err != nil {
+		t.Fatalf("Open (upgrade): %v", err)
+	}
+	defer s.Close()
+	if v, err := s.SchemaVersion(ctx); err != nil || v != latestSchema {
+		t.Errorf("version after the upgrade = %d, %v; want %d", v, err, latestSchema)
+	}
+	if err := s.Integrity(ctx); err != nil {
+		t.Error(err)
+	}
+	if v, ok, err := s.Setting(ctx, "wallet"); v != "UQ-old" || !ok || err != nil {
+		t.Errorf("setting = %q, %v, %v", v, ok, err)
+	}
+	if got, err := s.Samples(ctx, "GPU-0", fromMS(0), fromMS(2000)); err != nil || len(got) != 1 || got[0].UtilPct != Known(42.5) {
+		t.Errorf("samples = %+v, %v", got, err)
+	}
+	if got, err := s.Events(ctx, 0, 0); err != nil || len(got) != 1 || got[0].Message != "before the upgrade" {
+		t.Errorf("events = %+v, %v", got, err)
+	}
+	rows, err := s.Ledger(ctx, 0, 0)
+	if err != nil || len(rows) != 2 {
+		t.Fatalf("ledger = %+v, %v", rows, err)
+	}
+	want := LedgerEntry{ID: rows[0].ID, Source: "old-1", Time: fromMS(1773500940000), Stage: StageEarned, AmountNanoTON: 1_500_000_000,
+		Instance: sql.Null[int64]{V: 2, Valid: true}, Proxy: "P1", Note: "from 0001"}
+	if rows[0] != want || rows[1].Source != "old-2" || rows[1].Tokens != 0 || rows[1].FeePerToken != 0 {
+		t.Errorf("ledger after the upgrade = %+v; want %+v first", rows, want)
+	}
+	totals, err := s.LedgerTotalsSince(ctx, fromMS(0))
+	if err != nil || totals[StageEarned] != 1_500_000_000 || totals[StageWallet] != 7 {
+		t.Errorf("totals = %v, %v", totals, err)
+	}
+
+	// The new tables work beside the old rows.
+	p := Progress{Instance: 2, Proxy: "P1", Relationship: "W@1", Stage: StageEarned, Tokens: 10, FeePerToken: 3, Time: t0}
+	if e, inserted, err := s.RecordProgress(ctx, p); err != nil || !inserted || e.ID <= rows[1].ID {
+		t.Errorf("RecordProgress after the upgrade = %+v, %v, %v", e, inserted, err)
+	}
+	if err := s.AddActivity(ctx, ActivitySample{Instance: 2, Time: t0, Interval: time.Second, Queries: 1}); err != nil {
+		t.Errorf("AddActivity after the upgrade: %v", err)
+	}
+
+	// An upgraded database has the same schema as a new one.
+	fresh := openTemp(t)
+	if got, want := schemaSQL(t, s.db), schemaSQL(t, fresh.db); got != want {
+		t.Errorf("upgraded schema:\n%s\nnew schema:\n%s", got, want)
 	}
 }

@@ -249,7 +249,7 @@ func TestOpenBadFile(t *testing.T) {
 				makeDB(t, path, 10)
 				rawExec(t, path, "PRAGMA user_version = 99")
 			},
-			want: ErrNewerSchema, msg: "created by a newer Cocoon Provider (schema 99, this build knows 1); upgrade the app",
+			want: ErrNewerSchema, msg: fmt.Sprintf("created by a newer Cocoon Provider (schema 99, this build knows %d); upgrade the app", latestSchema),
 		},
 		{
 			name: "another program's database",
