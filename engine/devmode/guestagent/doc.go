@@ -17,11 +17,29 @@
 //     port 9999 when /dev/vsock exists, and on TCP port 9999 because dev
 //     machines have no vhost-vsock and QEMU forwards a TCP port instead.
 //
-// It has no proxy connections, no wallet and no model yet, so every counter
-// is an honest zero; the state is laid out so the stand-in proxy and token
-// accounting can fill it in later. Wherever it reports a version it calls
-// itself "stand-in (synthetic, earns nothing)", and it never writes secrets
-// (NODE_WALLET_KEY, HF_TOKEN) anywhere.
+// When the share also holds runtime/standin-root.json (package standin's
+// RootFile), the agent is a worker of the stand-in job flow: for each proxy
+// address listed there it dials TCP, speaks RA-TLS with a fake-TDX
+// certificate (renewed hourly; the proxy's image hash must be among the
+// root's proxy_hashes when that list is set), sends Hello, waits for
+// Welcome and then serves requests with the synthetic model of package
+// synth, streaming chunks and ending each with a Done that carries the
+// usage and its §8.1 adjusted tokens. It reconnects with capped backoff
+// (0.5 s to 10 s), keeps the official counters, proxies entries, wallet and
+// payout replies, pays out on /request/payout and automatically, and sends
+// params to every proxy on enable, disable and coefficient changes
+// (job_flow.go, proxy_session.go). Counters follow §6.3: queries and
+// bytes_received (prompt bytes) when a request arrives; success or failed
+// (a refused, invalid, cancelled or undelivered request counts once in
+// failed, where the official worker may count it twice), bytes_sent (answer
+// bytes), time and the adjusted tokens reported in Done when it ends.
+// Without the root file the worker serves its HTTP API with no proxies and
+// every counter stays zero.
+//
+// Wherever it reports a version it calls itself "stand-in (synthetic,
+// earns nothing)". It never writes secrets (NODE_WALLET_KEY, HF_TOKEN)
+// anywhere, and never logs or keeps job content (prompts, answers): the
+// console is captured by the host.
 //
 // The agent powers the VM off (sync, then reboot(POWER_OFF)) when the ACPI
 // power button is pressed (QMP system_powerdown), read from the button

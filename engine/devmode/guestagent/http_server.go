@@ -61,7 +61,7 @@ func (h *workerHTTP) Handle(path string, args map[string]string) httpResponse {
 		h.state.SetForceDisabled(true)
 		return okResponse(contentHTML, shortAnswer("state updated"))
 	case "/request/payout":
-		return okResponse(contentHTML, shortAnswer(h.state.payoutResult(args["proxy"])))
+		return okResponse(contentHTML, shortAnswer(h.state.RequestPayout(args["proxy"], "/request/payout")))
 	case "/request/change_coefficient":
 		raw, ok := args["coefficient"]
 		if !ok {

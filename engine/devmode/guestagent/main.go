@@ -17,6 +17,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/cocoon-provider/cocoon-provider/engine/devmode/standin"
+	"github.com/cocoon-provider/cocoon-provider/engine/devmode/synth"
 	"github.com/mdlayher/vsock"
 	"golang.org/x/sys/unix"
 )
@@ -279,6 +281,7 @@ func (a *agent) startWorker(ctx context.Context) {
 		return
 	}
 	state := newWorkerState(cfg)
+	state.log = a.log
 	api := &workerHTTP{state: state, now: time.Now, started: a.started}
 	a.services.Set("cocoon-worker-runner", stateActive, "")
 	a.log.Info("worker HTTP serving", "addr", ln.Addr().String(), "model", cfg.ModelSpec(), "coefficient", cfg.Coefficient)
@@ -290,6 +293,26 @@ func (a *agent) startWorker(ctx context.Context) {
 			a.services.Set("cocoon-worker-runner", stateFailed, err.Error())
 		}
 	}()
+	a.startJobFlow(ctx, state, cfg)
+}
+
+// startJobFlow connects the worker to the stand-in proxies named in the
+// root file of the spec share. Without a usable root file the worker
+// runs as before, serving its HTTP API with no proxies.
+func (a *agent) startJobFlow(ctx context.Context, state *workerState, cfg workerConfig) {
+	rf, err := standin.ReadRoot(a.opts.specDir)
+	if err != nil {
+		a.log.Warn("no stand-in proxies: the worker serves no jobs", "err", err)
+		return
+	}
+	state.setRoot(rf.Config, time.Now())
+	state.setUplink(true) // the synthetic model runs in-process
+	wallet := devWalletAddress(cfg.OwnerAddress, cfg.WalletKey)
+	flow := newJobFlow(state, rf, synth.NewEngine(), wallet, a.opts.specDir, a.log)
+	a.log.Info("connecting to stand-in proxies", "proxies", strings.Join(rf.ProxyAddrs, " "),
+		"params_version", rf.Config.ParamsVersion, "proxy_hashes", len(rf.Config.ProxyHashes), "wallet", wallet,
+		"auto_payout_tokens", rf.AutoPayoutTokens, "auto_payout_check_seconds", rf.AutoPayoutCheckSeconds)
+	flow.start(ctx, &a.wg, rf.ProxyAddrs)
 }
 
 // loadConfig mounts the share (as init) and parses runtime.vars.

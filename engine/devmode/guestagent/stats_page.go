@@ -51,7 +51,15 @@ func renderStatsPage(s statsSnapshot, now time.Time) []byte {
 
 	b.WriteString("<h1>STATUS</h1>\n<table>\n")
 	if st.Wallet != nil {
-		row("wallet", span("Crimson", "balance too low on "+e(st.Wallet.Address)))
+		addr := e(st.Wallet.Address)
+		switch st.Status.WalletHealth() {
+		case worker.WalletOK:
+			row("wallet", span("Green", "balance ok on "+addr))
+		case worker.WalletLow:
+			row("wallet", span("Gold", "balance low on "+addr))
+		default:
+			row("wallet", span("Crimson", "balance too low on "+addr))
+		}
 	}
 	checks := st.LocalConfig.CheckProxyHash
 	switch {
@@ -137,14 +145,43 @@ func renderStatsPage(s statsSnapshot, now time.Time) []byte {
 	row("registered proxies", strconv.Itoa(len(r.RegisteredProxies)))
 	b.WriteString("</table>\n")
 
-	b.WriteString("<h1>PROXY CONNECTIONS</h1>\n<table>\n</table>\n")
+	b.WriteString("<h1>PROXY CONNECTIONS</h1>\n<table>\n")
+	b.WriteString("<tr><td>address</td><td>ready</td><td>proxy sc</td><td>failed attempts</td></tr>\n")
+	for _, c := range s.Connections {
+		ready := span("Crimson", "NO")
+		if c.Ready {
+			ready = span("Green", "YES")
+		}
+		fmt.Fprintf(&b, "<tr><td>%s</td><td>%s</td><td>%s</td><td>%d</td></tr>\n", e(c.Addr), ready, e(c.ProxySC), c.Failures)
+	}
+	b.WriteString("</table>\n")
 	b.WriteString("<h1>PROXIES</h1>\n")
+	tokens := func(n int64) string {
+		ton, err := st.TokensToNanoTON(n)
+		if err != nil {
+			return strconv.FormatInt(n, 10)
+		}
+		return fmt.Sprintf("%d (%s TON)", n, strconv.FormatFloat(float64(ton)/1e9, 'f', 9, 64))
+	}
 	for _, p := range st.Proxies {
-		fmt.Fprintf(&b, "<h2>PROXY %s</h2>\n<table>\n", e(p.ProxySCAddress))
+		addr := e(p.ProxySCAddress)
+		fmt.Fprintf(&b, "<h2>PROXY %s</h2>\n<table>\n", addr)
 		row("sc address", e(p.SCAddress))
-		row("earned tokens (max known)", strconv.FormatInt(p.EarnedTokensMaxKnown, 10))
-		row("committed to blockchain", strconv.FormatInt(p.EarnedTokensCommittedToBlockchain, 10))
-		row("cashed out", strconv.FormatInt(p.CachedOutTokens, 10))
+		row("sc inited", map[bool]string{true: "YES", false: "NO"}[p.SCInited])
+		row("params version", strconv.FormatUint(uint64(p.ParamsVersion), 10))
+		row("gained (max known)", tokens(p.EarnedTokensMaxKnown))
+		row("committed to proxy db", tokens(p.EarnedTokensCommittedToProxyDB))
+		row("committed to blockchain", tokens(p.EarnedTokensCommittedToBlockchain))
+		claim := tokens(p.ClaimableTokens())
+		switch {
+		case p.RunningRequest:
+			claim += " (payout running)"
+		case p.ClaimableTokens() > 0 && p.SCInited:
+			claim += " <a href=\"/request/payout?proxy=" + addr + "\">take now</a>"
+		}
+		row("claimable", claim)
+		row("cashed out", tokens(p.CachedOutTokens))
+		row("expected cashed out", tokens(p.ExpectedCachedOutTokens))
 		b.WriteString("</table>\n")
 	}
 	b.WriteString("</body></html>\n")
