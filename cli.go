@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/cocoon-provider/cocoon-provider/engine"
+	"github.com/cocoon-provider/cocoon-provider/engine/devmode/standin"
 )
 
 const usage = `Cocoon Provider rents this machine's spare GPU time to the COCOON network.
@@ -26,8 +27,23 @@ Usage:
   cocoon-provider doctor [--json]      check whether this machine can earn, and what is missing
   cocoon-provider gpus [--json] [--watch]
                                        list GPUs with live telemetry
-  cocoon-provider dev                  run the stand-in worker (dev mode) in the foreground
-  cocoon-provider status [--json]      state of the running worker and its /jsonstats
+  cocoon-provider dev [--rate 1] [--concurrency 2] [--pattern steady|bursty|idle]
+                                       run the stand-in worker, proxy and client (dev mode)
+                                       in the foreground
+  cocoon-provider status [--json] [--stats-url URL]
+                                       state of the running worker; with --stats-url, read
+                                       any worker's /jsonstats (e.g. an official one) and explain it
+  cocoon-provider activity [--json] [--since 1h]
+                                       requests, tokens, success rate and concurrency recorded
+  cocoon-provider earnings [--json] [--since 7d]
+                                       earnings by settlement stage: earned, committed,
+                                       claimable, paid out, in your wallet
+  cocoon-provider pause [--for 30m | --until 15:00|tomorrow]
+                                       stop taking requests (the worker stays up); resume undoes it
+  cocoon-provider resume               take requests again
+  cocoon-provider payout               pay out everything claimable now
+  cocoon-provider attach --stats-url URL [--list] [--remove URL]
+                                       monitor a worker started by the official tooling
   cocoon-provider stop                 stop the running app and its worker
   cocoon-provider import-conf FILE     take over the settings of an official worker.conf
   cocoon-provider version              print the version
@@ -46,6 +62,7 @@ type common struct {
 	dataDir  string
 	qemu     string
 	logLevel string
+	devLoad  *standin.Load // dev: the stand-in client's load
 }
 
 func (c *common) register(fs *flag.FlagSet, defaultLevel string) {
@@ -68,7 +85,7 @@ func (c *common) open(stderr io.Writer) (*engine.Service, *slog.Logger, error) {
 		return nil, nil, errors.New("no data directory: set --data-dir or $HOME")
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: lvl}))
-	return engine.New(engine.Options{DataDir: c.dataDir, QEMU: c.qemu, Logger: log, SourceDir: sourceDir()}), log, nil
+	return engine.New(engine.Options{DataDir: c.dataDir, QEMU: c.qemu, Logger: log, SourceDir: sourceDir(), DevLoad: c.devLoad}), log, nil
 }
 
 // session is the engine of a command that drives VMs: it holds the data
@@ -139,6 +156,18 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = cmdStatus(ctx, rest, stdout, stderr)
 	case "stop":
 		err = cmdStop(ctx, rest, stdout, stderr)
+	case "activity":
+		err = cmdActivity(ctx, rest, stdout, stderr)
+	case "earnings":
+		err = cmdEarnings(ctx, rest, stdout, stderr)
+	case "pause":
+		err = cmdPause(ctx, rest, stdout, stderr)
+	case "resume":
+		err = cmdResume(ctx, rest, stdout, stderr)
+	case "payout":
+		err = cmdPayout(ctx, rest, stdout, stderr)
+	case "attach":
+		err = cmdAttach(ctx, rest, stdout, stderr)
 	case "import-conf":
 		err = cmdImportConf(ctx, rest, stdout, stderr)
 	case "version":

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/cocoon-provider/cocoon-provider/engine"
+	"github.com/cocoon-provider/cocoon-provider/engine/store"
 	"github.com/cocoon-provider/cocoon-provider/engine/vm"
 	"github.com/cocoon-provider/cocoon-provider/engine/worker"
 )
@@ -50,9 +51,21 @@ func cmdDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	fs := newFlagSet("dev", stderr)
 	var c common
 	c.register(fs, "warn")
+	load := engine.DefaultDevLoad()
+	fs.Float64Var(&load.Rate, "rate", load.Rate, "stand-in client: requests per second (0: send none)")
+	fs.IntVar(&load.Concurrency, "concurrency", load.Concurrency, "stand-in client: most requests in flight")
+	fs.StringVar(&load.Pattern, "pattern", load.Pattern, "stand-in client: steady, bursty or idle (20 s on, 20 s off)")
+	fs.IntVar(&load.MaxTokens, "max-tokens", load.MaxTokens, "stand-in client: tokens generated per request")
+	every := fs.Duration("report", 10*time.Second, "print activity and earnings this often (0: never)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
+	if load.Rate > 0 {
+		if err := load.Validate(); err != nil {
+			return err
+		}
+	}
+	c.devLoad = &load
 	sess, err := c.start(stderr)
 	if err != nil {
 		return err
@@ -68,7 +81,23 @@ func cmdDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 			}
 		}
 	}()
-	fmt.Fprintln(stdout, "Dev mode: a stand-in worker under QEMU. It earns nothing real. Ctrl-C stops it.")
+	if *every > 0 {
+		go func() {
+			tick := time.NewTicker(*every)
+			defer tick.Stop()
+			for {
+				select {
+				case <-sess.runCtx.Done():
+					return
+				case <-tick.C:
+					if line := progressLine(svc.State()); line != "" {
+						fmt.Fprintf(stdout, "%s  %s\n", time.Now().Format("15:04:05"), line)
+					}
+				}
+			}
+		}()
+	}
+	fmt.Fprintln(stdout, "Dev mode: a stand-in worker under QEMU, with a stand-in proxy and client on this machine. It earns nothing real. Ctrl-C stops it.")
 	startErr := svc.StartDev(ctx)
 	if startErr == nil {
 		if inst := svc.State().Dev; inst != nil {
@@ -105,8 +134,12 @@ func cmdStatus(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	var c common
 	c.register(fs, "warn")
 	asJSON := fs.Bool("json", false, "print JSON")
+	statsURL := fs.String("stats-url", "", "read this worker's /jsonstats instead (e.g. http://127.0.0.1:12000)")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if *statsURL != "" {
+		return statsURLStatus(ctx, *statsURL, *asJSON, stdout)
 	}
 	st := devStatus{}
 	if h, err := engine.ReadLockHolder(c.dataDir); err == nil {
@@ -291,4 +324,28 @@ func cmdImportConf(ctx context.Context, args []string, stdout, stderr io.Writer)
 			strings.Join(res.SecretsNotImported, ", "))
 	}
 	return nil
+}
+
+// progressLine is dev mode's periodic report: requests and earnings moving.
+func progressLine(st engine.State) string {
+	in := st.Dev
+	if in == nil || in.Stats == nil {
+		return ""
+	}
+	var b strings.Builder
+	c := in.Stats.Counters
+	fmt.Fprintf(&b, "%.0f requests (%.0f failed)", c.Queries.Total(), c.Failed.Total())
+	if a := in.Activity; a != nil {
+		fmt.Fprintf(&b, ", %.2f req/s, %.0f tokens/s, concurrency %.2f", a.RequestsPerSecond(), a.TokensPerSecond(), a.AvgConcurrency())
+	}
+	if st.Pause != nil {
+		b.WriteString(", PAUSED")
+	}
+	if e := st.Earnings; e != nil && e.All != nil {
+		fmt.Fprintf(&b, " | earned %s, committed %s, claimable %s, paid %s, in wallet %s",
+			worker.FormatTON(e.All[store.StageEarned]), worker.FormatTON(e.All[store.StageCommitted]),
+			worker.FormatTON(e.All[store.StageClaimable]), worker.FormatTON(e.All[store.StagePaid]),
+			worker.FormatTON(e.All[store.StageWallet]))
+	}
+	return b.String()
 }

@@ -22,6 +22,12 @@ type API interface {
 	// StartDev boots the stand-in worker (dev mode); StopDev stops it.
 	StartDev(ctx context.Context) error
 	StopDev(ctx context.Context) error
+	// SetPause pauses every worker (nil resumes): proxies send no new
+	// requests, the VMs stay up. A timed pause ends by itself, also across
+	// a restart of the app.
+	SetPause(ctx context.Context, p *Pause) error
+	// Payout asks every worker to pay out what is claimable now.
+	Payout(ctx context.Context) ([]TargetResult, error)
 }
 
 // Mode is how the worker is run.
@@ -44,6 +50,12 @@ type State struct {
 	GPUs gpu.Inventory
 	// Dev is the dev-mode worker instance; nil when none was started.
 	Dev *Instance
+	// Attached are official workers the app monitors (attach).
+	Attached []Instance
+	// Earnings are the ledger totals; nil before the first read.
+	Earnings *Earnings
+	// Pause is the pause of all workers; nil when not paused.
+	Pause *Pause
 	// StoreError says why the database could not be used, if it could not.
 	StoreError string
 	Updated    time.Time
@@ -59,6 +71,10 @@ const (
 	EventError  EventKind = "error"
 	// EventInstance: a worker VM changed state or reported new stats.
 	EventInstance EventKind = "instance"
+	// EventEarnings: the ledger totals or the claimable amount changed.
+	EventEarnings EventKind = "earnings"
+	// EventPause: workers were paused or resumed.
+	EventPause EventKind = "pause"
 )
 
 // Event tells a subscriber that the state changed; State holds the new snapshot.

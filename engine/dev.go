@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/cocoon-provider/cocoon-provider/engine/devmode"
+	"github.com/cocoon-provider/cocoon-provider/engine/devmode/synth"
 	"github.com/cocoon-provider/cocoon-provider/engine/store"
 	"github.com/cocoon-provider/cocoon-provider/engine/vm"
 	"github.com/cocoon-provider/cocoon-provider/engine/worker"
@@ -32,7 +33,7 @@ const (
 	// Placeholders the stand-in reports; dev mode pays nobody.
 	devOwnerAddress = "UQAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAJKZ"
 	devRootContract = "EQAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAM9c"
-	devModelName    = "stand-in/synthetic"
+	devModelName    = synth.ModelName
 )
 
 // InstancePaths names the files of one worker instance in the data
@@ -72,7 +73,11 @@ type Instance struct {
 	// Stats is the last parsed /jsonstats; StatsError why it is missing.
 	Stats      *worker.Stats `json:"-"`
 	StatsError string        `json:"stats_error,omitempty"`
-	Dir        string        `json:"dir"`
+	// Activity is what the worker did between its last two reads.
+	Activity *worker.Activity `json:"-"`
+	// Load counts the stand-in client's requests (dev mode only).
+	Load *LoadStats `json:"-"`
+	Dir  string     `json:"dir"`
 }
 
 // dev is the running dev-mode instance.
@@ -88,6 +93,8 @@ type dev struct {
 	// done closes when nothing of this instance runs any more.
 	done  chan struct{}
 	files InstancePaths
+	jobs  *devJobs // the stand-in proxy, client and chain
+	mon   *monitor // the activity and earnings pipeline of the worker
 }
 
 // StartDev builds the stand-in image if needed, boots it with the best
@@ -98,7 +105,8 @@ func (s *Service) StartDev(ctx context.Context) (err error) {
 	life := vm.NewLifecycle(nil)
 	files := InstanceFiles(s.opts.DataDir, 0)
 	dir := files.Dir
-	d := &dev{life: life, cancel: cancel, done: make(chan struct{}), files: files}
+	d := &dev{life: life, cancel: cancel, done: make(chan struct{}), files: files,
+		mon: &monitor{instance: 0, settleEvery: s.opts.SettleInterval}}
 	s.mu.Lock()
 	if old := s.dev; old != nil {
 		select {
@@ -115,6 +123,9 @@ func (s *Service) StartDev(ctx context.Context) (err error) {
 	defer func() {
 		if !started {
 			cancel()
+			if d.jobs != nil {
+				d.jobs.wg.Wait()
+			}
 			close(d.done)
 		}
 	}()
@@ -177,6 +188,19 @@ func (s *Service) StartDev(ctx context.Context) (err error) {
 			return fail(err)
 		}
 	}
+	// The stand-in proxy never outlives the app; an adopted VM's worker
+	// reconnects to the new one on the same ports.
+	wport, cport := s.devPorts()
+	for _, p := range []int{wport, cport} {
+		if err := checkPortFree(net.JoinHostPort("127.0.0.1", strconv.Itoa(p))); err != nil {
+			return fail(fmt.Errorf("stand-in proxy: %w", err))
+		}
+	}
+	jobs, err := s.startDevJobs(runCtx, files.Spec, !adopting)
+	if err != nil {
+		return fail(err)
+	}
+	d.jobs = jobs
 	spec := vm.Spec{Instance: 0, Accel: accel, Kernel: img.Kernel.Path, Initrd: img.Initrd.Path, Cmdline: img.Cmdline,
 		SpecDir: files.Spec, ForwardAddr: "127.0.0.1", CPUs: devCPUs, MemoryMiB: devMemoryMiB,
 		QMPSocket: files.QMPSocket, PidFile: files.PIDFile, Binary: s.opts.QEMU}
@@ -217,6 +241,7 @@ func (s *Service) StartDev(ctx context.Context) (err error) {
 	started = true
 	go func() {
 		defer close(d.done)
+		defer jobs.wg.Wait()
 		go func() {
 			// A supervisor that ends on its own has given up on the VM.
 			select {
@@ -264,6 +289,7 @@ func (s *Service) StopDev(ctx context.Context) error {
 		return nil
 	default:
 	}
+	s.finalRead(ctx, d)
 	if d.life.To(vm.StateStopping) == nil {
 		s.changeInstance(func(in *Instance) { in.State = vm.StateStopping }, "stopping the stand-in worker")
 	}
@@ -323,16 +349,22 @@ func (s *Service) devImage(ctx context.Context) (devmode.Image, error) {
 	return devmode.Build(ctx, devmode.Options{CacheDir: cache, SourceDir: s.opts.SourceDir, Log: s.log})
 }
 
-// pollDev reads /jsonstats every second: the first answer means running,
-// failures after that mean degraded.
+// pollDev reads /jsonstats about once a second (every 0.5 s while
+// booting, backing off to 8 s while the worker does not answer): the
+// first answer means running, failures after that mean degraded. Each
+// answer feeds the activity and earnings pipeline.
 func (s *Service) pollDev(ctx context.Context, d *dev) {
 	inst := s.State().Dev
 	client := worker.NewClient((&net.Dialer{}).DialContext, inst.StatsAddr)
-	// While booting, QEMU accepts forwarded connections before the guest
-	// listens and leaves them hanging: poll with short attempts.
-	tick := time.NewTicker(500 * time.Millisecond)
-	defer tick.Stop()
+	m := d.mon
+	defer s.forgetMonitor(m)
+	wait := time.Duration(0)
 	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(wait):
+		}
 		attempt := 2 * time.Second
 		if d.life.Current() == vm.StateBooting {
 			attempt = 500 * time.Millisecond
@@ -345,6 +377,7 @@ func (s *Service) pollDev(ctx context.Context, d *dev) {
 		}
 		cur := d.life.Current()
 		bootStart := time.Unix(0, d.bootStart.Load())
+		wait = nextPoll(cur, err, wait)
 		switch {
 		case err == nil:
 			msg := ""
@@ -354,9 +387,25 @@ func (s *Service) pollDev(ctx context.Context, d *dev) {
 					s.changeInstance(func(in *Instance) { in.BootTime = s.opts.Now().Sub(bootStart) }, "")
 				}
 			}
+			act := s.observe(ctx, m, s.opts.Now(), st, false)
+			s.applyPause(ctx, client, m, act)
 			stats := st
-			s.changeInstance(func(in *Instance) { in.State = d.life.Current(); in.Stats = &stats; in.StatsError = "" }, msg)
+			var load *LoadStats
+			if d.jobs != nil {
+				l := d.jobs.Load()
+				load = &l
+			}
+			s.changeInstance(func(in *Instance) {
+				in.State = d.life.Current()
+				in.Stats = &stats
+				in.StatsError = ""
+				in.Load = load
+				if act != nil {
+					in.Activity = act
+				}
+			}, msg)
 		case cur == vm.StateRunning:
+			m.pauseKnown = false // a worker that comes back may have restarted enabled
 			if d.life.To(vm.StateDegraded) == nil {
 				s.changeInstance(func(in *Instance) { in.State = d.life.Current(); in.StatsError = err.Error() }, "the worker stopped answering: "+err.Error())
 			}
@@ -364,12 +413,37 @@ func (s *Service) pollDev(ctx context.Context, d *dev) {
 			s.changeInstance(func(in *Instance) { in.StatsError = err.Error() },
 				fmt.Sprintf("the worker has not answered for %s; see %s", devBootTimeout, d.files.Console))
 		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-tick.C:
-		}
 	}
+}
+
+// finalRead records the worker's last counters before it stops, so the
+// ledger holds every token it earned (progress is otherwise written every
+// SettleInterval).
+func (s *Service) finalRead(ctx context.Context, d *dev) {
+	inst := s.State().Dev
+	if inst == nil || (inst.State != vm.StateRunning && inst.State != vm.StateDegraded) {
+		return
+	}
+	cctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	st, err := worker.NewClient((&net.Dialer{}).DialContext, inst.StatsAddr).Stats(cctx)
+	if err != nil {
+		s.log.Warn("final read of the worker's counters before stopping", "error", err)
+		return
+	}
+	s.observe(ctx, d.mon, s.opts.Now(), st, true)
+}
+
+// nextPoll is the wait before the next /jsonstats read: 0.5 s while
+// booting, 1 s while answering, doubling up to 8 s while not answering.
+func nextPoll(cur vm.State, err error, prev time.Duration) time.Duration {
+	switch {
+	case cur == vm.StateBooting:
+		return 500 * time.Millisecond
+	case err == nil:
+		return time.Second
+	}
+	return min(max(2*prev, time.Second), 8*time.Second)
 }
 
 // onSupervisorEvent records VM process events and mirrors them in State.

@@ -13,6 +13,7 @@ import (
 
 	"github.com/NVIDIA/go-nvml/pkg/nvml"
 
+	"github.com/cocoon-provider/cocoon-provider/engine/devmode/standin"
 	"github.com/cocoon-provider/cocoon-provider/engine/gpu"
 	"github.com/cocoon-provider/cocoon-provider/engine/store"
 	"github.com/cocoon-provider/cocoon-provider/engine/vm"
@@ -42,6 +43,15 @@ type Options struct {
 	Inspect func(ctx context.Context, binary string) (vm.QEMUInfo, error)
 	Probe   func(ctx context.Context, qemuPath string, accel vm.Accel, timeout time.Duration) vm.ProbeResult
 	Now     func() time.Time
+	// SettleInterval is how often settlement progress (earned, committed,
+	// claimable, paid) is written to the ledger per worker; 0 is 15 s.
+	SettleInterval time.Duration
+	// DevLoad is the stand-in client's load; nil is DefaultDevLoad, a
+	// zero Rate sends nothing.
+	DevLoad *standin.Load
+	// DevWorkerPort and DevClientPort are the stand-in proxy's loopback
+	// ports (0: DefaultDevWorkerPort, DefaultDevClientPort).
+	DevWorkerPort, DevClientPort int
 }
 
 // Service is the engine. Create it with New; Run starts its background work.
@@ -56,6 +66,8 @@ type Service struct {
 	subs  map[chan Event]struct{}
 	store *store.Store // open while Run runs
 	dev   *dev         // the running dev-mode instance
+	// claimable is each worker's claimable nanoTON now (setClaimable).
+	claimable map[int64]int64
 }
 
 var _ API = (*Service)(nil)
@@ -85,6 +97,9 @@ func New(opts Options) *Service {
 	}
 	if opts.SampleInterval <= 0 {
 		opts.SampleInterval = time.Second
+	}
+	if opts.SettleInterval <= 0 {
+		opts.SettleInterval = 15 * time.Second
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
@@ -188,6 +203,13 @@ func (s *Service) Run(ctx context.Context) error {
 			s.log.Warn("record start event", "error", err)
 		}
 	}
+	if st != nil {
+		s.refreshEarnings(ctx)
+		s.syncPause(ctx)
+	}
+	attachedDone := make(chan struct{})
+	go func() { defer close(attachedDone); s.runAttached(ctx) }()
+	defer func() { <-attachedDone }()
 	tick := time.NewTicker(s.opts.SampleInterval)
 	defer tick.Stop()
 	compact := time.NewTicker(10 * time.Minute)
@@ -222,6 +244,7 @@ func (s *Service) Run(ctx context.Context) error {
 				}
 			}
 		case <-tick.C:
+			s.syncPause(ctx)
 		}
 	}
 }

@@ -116,3 +116,14 @@ func (f *Fake) StopDev(context.Context) error {
 	})
 	return nil
 }
+
+// SetPause implements engine.API: it publishes the pause.
+func (f *Fake) SetPause(_ context.Context, p *engine.Pause) error {
+	f.Publish(engine.EventPause, func(st *engine.State) { st.Pause = p })
+	return nil
+}
+
+// Payout implements engine.API: nothing is claimable in the fake.
+func (f *Fake) Payout(context.Context) ([]engine.TargetResult, error) {
+	return nil, engine.ErrNothingClaimable
+}
