@@ -335,9 +335,9 @@ func progressLine(st engine.State) string {
 	var b strings.Builder
 	c := in.Stats.Counters
 	fmt.Fprintf(&b, "%.0f requests (%.0f failed)", c.Queries.Total(), c.Failed.Total())
-	if a := in.Activity; a != nil {
-		fmt.Fprintf(&b, ", %.2f req/s, %.0f tokens/s, concurrency %.2f", a.RequestsPerSecond(), a.TokensPerSecond(), a.AvgConcurrency())
-	}
+	// The worker's own 10-second rates (§6.4) smooth one-second noise.
+	fmt.Fprintf(&b, ", %.2f req/s, %.0f tokens/s, concurrency %.2f (last 10 s)", c.Queries.Rate(worker.Window10s),
+		c.TotalAdjustedTokens.Rate(worker.Window10s), c.Time.Rate(worker.Window10s))
 	if st.Pause != nil {
 		b.WriteString(", PAUSED")
 	}

@@ -95,7 +95,8 @@ func cmdActivity(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		return err
 	}
 	rep := activityReport{Since: from, Until: now, Totals: sum}
-	if secs := now.Sub(from).Seconds(); secs > 0 {
+	// Averages cover the time a worker was observed, not idle gaps.
+	if secs := sum.Interval.Seconds(); secs > 0 {
 		rep.RequestsPerSecond = sum.Queries / secs
 		rep.TokensPerSecond = sum.TokensTotal / secs
 		rep.AvgConcurrency = sum.BusySeconds / secs
@@ -110,7 +111,8 @@ func cmdActivity(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	if *asJSON {
 		return printJSON(stdout, rep)
 	}
-	fmt.Fprintf(stdout, "Activity since %s (%s)\n", from.Format("2006-01-02 15:04"), now.Sub(from).Round(time.Second))
+	fmt.Fprintf(stdout, "Activity since %s (%s; workers observed for %s of it)\n", from.Format("2006-01-02 15:04"),
+		now.Sub(from).Round(time.Second), sum.Interval.Round(time.Second))
 	if sum.Queries == 0 && sum.Interval == 0 {
 		fmt.Fprintln(stdout, "  nothing recorded: no worker ran in this period (start one with `cocoon-provider dev`)")
 		return nil
@@ -119,7 +121,7 @@ func cmdActivity(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	fmt.Fprintf(w, "  requests\t%.0f\t(%.0f ok, %.0f failed; success %.1f%%)\n", sum.Queries, sum.Success, sum.Failed, 100*rep.SuccessRate)
 	fmt.Fprintf(w, "  adjusted tokens\t%.0f\t(prompt %.0f, cached %.0f, completion %.0f, reasoning %.0f)\n",
 		sum.TokensTotal, sum.TokensPrompt, sum.TokensCached, sum.TokensCompletion, sum.TokensReasoning)
-	fmt.Fprintf(w, "  average\t%.2f req/s\t%.1f tokens/s, concurrency %.2f\n", rep.RequestsPerSecond, rep.TokensPerSecond, rep.AvgConcurrency)
+	fmt.Fprintf(w, "  average\t%.2f req/s\t%.1f tokens/s, concurrency %.2f (while observed)\n", rep.RequestsPerSecond, rep.TokensPerSecond, rep.AvgConcurrency)
 	if r := rep.LastMinute; r != nil {
 		fmt.Fprintf(w, "  last minute\t%.2f req/s\t%.1f tokens/s, concurrency %.2f\n", r.RequestsPerSecond, r.TokensPerSecond, r.AvgConcurrency)
 	}
@@ -262,8 +264,7 @@ func cmdPause(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 func parseUntil(v string, now time.Time) (time.Time, error) {
 	v = strings.TrimSpace(v)
 	if v == "tomorrow" {
-		y, m, d := now.AddDate(0, 0, 1).Date()
-		return time.Date(y, m, d, 8, 0, 0, 0, now.Location()), nil
+		return engine.PauseUntilTomorrow(now).Until, nil
 	}
 	if t, err := time.ParseInLocation("15:04", v, now.Location()); err == nil {
 		y, m, d := now.Date()

@@ -5,6 +5,9 @@ package main
 
 import (
 	"os"
+
+	// Before the GUI toolkit reads the locale: see the package.
+	_ "github.com/cocoon-provider/cocoon-provider/internal/localeenv"
 )
 
 // version is set at build time with -ldflags "-X main.version=…".

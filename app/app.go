@@ -125,12 +125,25 @@ func (v *mainView) start(ctx context.Context) {
 				fyne.Do(func() { v.machine.showStoreError(st.StoreError) })
 			case engine.EventInstance:
 				msg := ev.Message
-				fyne.Do(func() { v.worker.show(st.Dev, msg) })
+				in := st.Dev
+				if in == nil && len(st.Attached) > 0 {
+					in = &st.Attached[0] // an official worker the app monitors
+				}
+				fyne.Do(func() { v.worker.show(in, msg) })
+			case engine.EventEarnings:
+				fyne.Do(func() { v.worker.showEarnings(st.Earnings) })
+			case engine.EventPause:
+				msg := ev.Message
+				fyne.Do(func() { v.worker.showPause(st.Pause); v.worker.log.SetText(msg) })
 			}
 		}
 	}()
-	// The engine may have reported a problem before we subscribed.
-	v.machine.showStoreError(v.api.State().StoreError)
+	// The engine may have reported a problem, earnings or a pause before
+	// we subscribed.
+	st := v.api.State()
+	v.machine.showStoreError(st.StoreError)
+	v.worker.showEarnings(st.Earnings)
+	v.worker.showPause(st.Pause)
 	v.runCheck(ctx)
 }
 

@@ -16,7 +16,9 @@ import (
 	"github.com/cocoon-provider/cocoon-provider/engine/enginetest"
 	"github.com/cocoon-provider/cocoon-provider/engine/gpu"
 	"github.com/cocoon-provider/cocoon-provider/engine/hostcheck"
+	"github.com/cocoon-provider/cocoon-provider/engine/store"
 	"github.com/cocoon-provider/cocoon-provider/engine/vm"
+	"github.com/cocoon-provider/cocoon-provider/engine/worker"
 )
 
 // texts collects every label's text under o.
@@ -166,6 +168,45 @@ func TestWorkerViewShowsInstance(t *testing.T) {
 	v.show(&engine.Instance{State: vm.StateStopped}, "stopped in 60ms")
 	if v.start.Disabled() || !v.stop.Disabled() {
 		t.Error("after stop: Start should be enabled again")
+	}
+}
+
+func TestWorkerViewShowsActivityEarningsAndPause(t *testing.T) {
+	test.NewTempApp(t)
+	api := enginetest.New(engine.State{}, hostcheck.Report{}, gpu.Inventory{})
+	v := newWorkerView(context.Background(), api)
+	st := &worker.Stats{Proxies: []worker.ProxyInfo{{ProxySCAddress: "p"}}}
+	st.Counters.Queries[0], st.Counters.Failed[0], st.Counters.TotalAdjustedTokens[0] = 12, 1, 3456
+	st.Counters.BytesReceived[0] = 2048
+	v.show(&engine.Instance{State: vm.StateRunning, Stats: st,
+		Activity: &worker.Activity{Interval: 2 * time.Second, Queries: 3, Success: 3, TokensTotal: 400, BusySeconds: 1},
+		Load:     &engine.LoadStats{Sent: 13, OK: 12, Failed: 1}}, "")
+	v.showEarnings(&engine.Earnings{
+		Today:        map[string]int64{store.StageEarned: 1_500_000_000},
+		All:          map[string]int64{store.StageEarned: 2_000_000_000, store.StagePaid: 250_000_000},
+		ClaimableNow: 16_000})
+	got := texts(v.content)
+	for _, want := range []string{"1.50 requests/s", "200 adjusted tokens/s", "concurrency 0.50", "success 100%",
+		"12 requests (1 failed)", "3456 adjusted tokens", "2.0 KiB in", "Connected proxies: 1", "13 sent, 12 answered, 1 failed",
+		"1.50 TON", "2.00 TON", "0.25 TON", "Claimable now: 0.000016 TON"} {
+		if !contains(got, want) {
+			t.Errorf("worker view lacks %q in %q", want, got)
+		}
+	}
+	if v.payout.Disabled() {
+		t.Error("Payout now is disabled with something claimable")
+	}
+	if !v.resume.Disabled() {
+		t.Error("Resume is enabled while not paused")
+	}
+	until := time.Date(2026, 11, 24, 8, 0, 0, 0, time.Local)
+	v.showPause(&engine.Pause{Until: until})
+	if v.resume.Disabled() || !contains(texts(v.content), "Paused until Tue 08:00") {
+		t.Errorf("timed pause not shown: %q", texts(v.content))
+	}
+	v.showPause(nil)
+	if !v.resume.Disabled() || contains(texts(v.content), "Paused until") {
+		t.Error("resume not shown")
 	}
 }
 

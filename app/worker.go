@@ -2,7 +2,9 @@ package app
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"fyne.io/fyne/v2"
@@ -11,28 +13,40 @@ import (
 	"fyne.io/fyne/v2/widget"
 
 	"github.com/cocoon-provider/cocoon-provider/engine"
+	"github.com/cocoon-provider/cocoon-provider/engine/store"
 	"github.com/cocoon-provider/cocoon-provider/engine/vm"
+	"github.com/cocoon-provider/cocoon-provider/engine/worker"
 )
 
-// workerView shows the dev-mode worker VM and starts or stops it.
+// workerView shows the dev-mode worker VM, its live activity and the
+// earnings pipeline, and starts, stops, pauses it and pays out.
 type workerView struct {
-	content fyne.CanvasObject
-	state   *widget.Label
-	details *widget.Label
-	stats   *widget.Label
-	log     *widget.Label
-	start   *widget.Button
-	stop    *widget.Button
+	content  fyne.CanvasObject
+	state    *widget.Label
+	details  *widget.Label
+	activity *widget.Label
+	earnings *widget.Label
+	paused   *widget.Label
+	log      *widget.Label
+	start    *widget.Button
+	stop     *widget.Button
+	resume   *widget.Button
+	payout   *widget.Button
+	pauses   []*widget.Button
 }
 
 func newWorkerView(ctx context.Context, api engine.API) *workerView {
 	v := &workerView{
-		state:   widget.NewLabelWithStyle("Not running", fyne.TextAlignLeading, fyne.TextStyle{Bold: true}),
-		details: wrapLabel("Dev mode runs a stand-in worker in a local VM: it exercises everything but earns nothing."),
-		stats:   wrapLabel(""),
-		log:     wrapLabel(""),
+		state:    widget.NewLabelWithStyle("Not running", fyne.TextAlignLeading, fyne.TextStyle{Bold: true}),
+		details:  wrapLabel("Dev mode runs a stand-in worker in a local VM with a stand-in proxy sending it synthetic requests: it exercises everything but earns nothing."),
+		activity: wrapLabel("No requests yet."),
+		earnings: widget.NewLabel("Nothing earned yet."),
+		paused:   wrapLabel(""),
+		log:      wrapLabel(""),
 	}
+	v.earnings.TextStyle = fyne.TextStyle{Monospace: true}
 	v.log.Importance = widget.LowImportance
+	v.paused.Importance = widget.WarningImportance
 	v.start = widget.NewButtonWithIcon("Start dev mode", theme.MediaPlayIcon(), func() {
 		v.start.Disable()
 		go func() {
@@ -53,10 +67,72 @@ func newWorkerView(ctx context.Context, api engine.API) *workerView {
 		}()
 	})
 	v.stop.Disable()
-	v.content = container.NewVBox(
-		widget.NewCard("Worker (dev mode)", "", container.NewVBox(v.state, v.details, v.stats)),
-		container.NewHBox(v.start, v.stop), v.log)
+	setPause := func(p *engine.Pause) {
+		go func() {
+			if err := api.SetPause(ctx, p); err != nil {
+				fyne.Do(func() { v.log.SetText("Pause: " + err.Error()) })
+			}
+		}()
+	}
+	for _, o := range []struct {
+		label string
+		until func(time.Time) engine.Pause
+	}{
+		{"Pause 30 min", func(now time.Time) engine.Pause { return engine.Pause{Until: now.Add(30 * time.Minute)} }},
+		{"Pause 1 h", func(now time.Time) engine.Pause { return engine.Pause{Until: now.Add(time.Hour)} }},
+		{"Pause until tomorrow", engine.PauseUntilTomorrow},
+	} {
+		v.pauses = append(v.pauses, widget.NewButtonWithIcon(o.label, theme.MediaPauseIcon(), func() {
+			p := o.until(time.Now())
+			setPause(&p)
+		}))
+	}
+	v.resume = widget.NewButtonWithIcon("Resume", theme.MediaPlayIcon(), func() { setPause(nil) })
+	v.resume.Disable()
+	v.payout = widget.NewButtonWithIcon("Payout now", theme.UploadIcon(), func() {
+		v.payout.Disable()
+		go func() {
+			res, err := api.Payout(ctx)
+			fyne.Do(func() { v.log.SetText(payoutText(res, err)) })
+		}()
+	})
+	v.payout.Disable()
+	pauseRow := container.NewHBox()
+	for _, b := range v.pauses {
+		pauseRow.Add(b)
+	}
+	pauseRow.Add(v.resume)
+	v.content = container.NewVScroll(container.NewVBox(
+		widget.NewCard("Worker (dev mode)", "", container.NewVBox(v.state, v.details)),
+		container.NewHBox(v.start, v.stop),
+		widget.NewCard("Live activity", "synthetic requests from the stand-in client", v.activity),
+		pauseRow, v.paused,
+		widget.NewCard("Earnings", "each amount has reached that stage · dev mode earns nothing real", v.earnings),
+		container.NewHBox(v.payout),
+		v.log))
 	return v
+}
+
+// payoutText says what a payout did.
+func payoutText(res []engine.TargetResult, err error) string {
+	if errors.Is(err, engine.ErrNothingClaimable) {
+		return "Payout: " + err.Error()
+	}
+	var parts []string
+	for _, r := range res {
+		switch {
+		case r.Proxy == "":
+			parts = append(parts, fmt.Sprintf("%s: %v", r.Target.Label, r.Err))
+		case r.Err != nil:
+			parts = append(parts, fmt.Sprintf("%s not paid out: %v", worker.FormatTON(r.Amount), r.Err))
+		default:
+			parts = append(parts, fmt.Sprintf("payout of %s sent (the worker's wallet pays about 0.006 TON gas)", worker.FormatTON(r.Amount)))
+		}
+	}
+	if err != nil {
+		parts = append(parts, err.Error())
+	}
+	return "Payout: " + strings.Join(parts, "; ")
 }
 
 // show renders the instance; msg is the latest event text.
@@ -88,13 +164,76 @@ func (v *workerView) show(in *engine.Instance, msg string) {
 	v.details.SetText(d)
 	switch {
 	case in.Stats != nil:
-		c := in.Stats.Counters
-		v.stats.SetText(fmt.Sprintf("Requests %.0f (failed %.0f) · adjusted tokens %.0f · proxies %d · synthetic, earns nothing",
-			c.Queries.Total(), c.Failed.Total(), c.TotalAdjustedTokens.Total(), len(in.Stats.Proxies)))
+		v.activity.SetText(activityText(in))
 	case in.StatsError != "":
-		v.stats.SetText("Worker not answering yet: " + in.StatsError)
+		v.activity.SetText("Worker not answering yet: " + in.StatsError)
+	}
+}
+
+// activityText is the live activity of a worker: rates over the last
+// poll interval and totals since the worker started.
+func activityText(in *engine.Instance) string {
+	var b strings.Builder
+	if a := in.Activity; a != nil {
+		fmt.Fprintf(&b, "Now: %.2f requests/s · %.0f adjusted tokens/s · concurrency %.2f · success %.0f%%\n",
+			a.RequestsPerSecond(), a.TokensPerSecond(), a.AvgConcurrency(), 100*a.SuccessRate())
+	}
+	c := in.Stats.Counters
+	fmt.Fprintf(&b, "Since the worker started: %.0f requests (%.0f failed) · %.0f adjusted tokens (prompt %.0f, cached %.0f, completion %.0f, reasoning %.0f) · %s in, %s out",
+		c.Queries.Total(), c.Failed.Total(), c.TotalAdjustedTokens.Total(), c.PromptAdjustedTokens.Total(),
+		c.CachedAdjustedTokens.Total(), c.CompletionAdjustedTokens.Total(), c.ReasoningAdjustedTokens.Total(),
+		bytesText(c.BytesReceived.Total()), bytesText(c.BytesSent.Total()))
+	fmt.Fprintf(&b, "\nConnected proxies: %d", len(in.Stats.Proxies))
+	if l := in.Load; l != nil {
+		fmt.Fprintf(&b, " · stand-in client: %d sent, %d answered, %d failed", l.Sent, l.OK, l.Failed)
+	}
+	return b.String()
+}
+
+func bytesText(n float64) string {
+	switch {
+	case n >= 1<<20:
+		return fmt.Sprintf("%.1f MiB", n/(1<<20))
+	case n >= 1<<10:
+		return fmt.Sprintf("%.1f KiB", n/(1<<10))
+	}
+	return fmt.Sprintf("%.0f B", n)
+}
+
+// showEarnings renders the settlement pipeline for four periods.
+func (v *workerView) showEarnings(e *engine.Earnings) {
+	if e == nil || e.All == nil {
+		return
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "%-22s %16s %16s %16s %16s\n", "", "today", "7 days", "30 days", "all time")
+	labels := map[string]string{store.StageEarned: "earned", store.StageCommitted: "→ committed (proxy)",
+		store.StageClaimable: "→ claimable (chain)", store.StagePaid: "→ paid out", store.StageWallet: "→ in your wallet"}
+	for _, st := range store.Stages() {
+		fmt.Fprintf(&b, "%-22s %16s %16s %16s %16s\n", labels[st], worker.FormatTON(e.Today[st]),
+			worker.FormatTON(e.Week[st]), worker.FormatTON(e.Month[st]), worker.FormatTON(e.All[st]))
+	}
+	fmt.Fprintf(&b, "Claimable now: %s", worker.FormatTON(e.ClaimableNow))
+	v.earnings.SetText(b.String())
+	if e.ClaimableNow > 0 {
+		v.payout.Enable()
+	} else {
+		v.payout.Disable()
+	}
+}
+
+// showPause renders the pause state.
+func (v *workerView) showPause(p *engine.Pause) {
+	switch {
+	case p == nil:
+		v.paused.SetText("")
+		v.resume.Disable()
+	case p.Indefinite():
+		v.paused.SetText("Paused until you resume: proxies send no new requests; the VM stays up.")
+		v.resume.Enable()
 	default:
-		v.stats.SetText("")
+		v.paused.SetText("Paused until " + p.Until.Local().Format("Mon 15:04") + ": proxies send no new requests; the VM stays up and resumes by itself.")
+		v.resume.Enable()
 	}
 }
 

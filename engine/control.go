@@ -37,6 +37,13 @@ type Pause struct {
 	Until time.Time `json:"until,omitzero"`
 }
 
+// PauseUntilTomorrow is the end of an "until tomorrow" pause: 08:00 the
+// next day, local time.
+func PauseUntilTomorrow(now time.Time) Pause {
+	y, m, d := now.AddDate(0, 0, 1).Date()
+	return Pause{Until: time.Date(y, m, d, 8, 0, 0, 0, now.Location())}
+}
+
 // Indefinite reports whether the pause lasts until resumed.
 func (p Pause) Indefinite() bool { return p.Until.IsZero() }
 

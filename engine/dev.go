@@ -246,7 +246,8 @@ func (s *Service) StartDev(ctx context.Context) (err error) {
 			// A supervisor that ends on its own has given up on the VM.
 			select {
 			case <-sup.Done():
-				if runCtx.Err() == nil {
+				// Stopped on purpose (StopDev moved to stopping first) is not giving up.
+				if cur := d.life.Current(); runCtx.Err() == nil && cur != vm.StateStopping && cur != vm.StateStopped {
 					if d.life.To(vm.StateFailed) == nil {
 						s.changeInstance(func(in *Instance) { in.State = vm.StateFailed }, "gave up restarting the worker VM; see the last exit above and the console log")
 					}
