@@ -54,7 +54,7 @@ test-ui: build
 
 # Boots the stand-in image under QEMU (TCG here, KVM where it works).
 test-vm: build
-	$(GO) test -count=1 -tags integration -run 'TestDevMode|TestStandIn|TestCLIDev' -v ./engine/ ./engine/devmode/ .
+	$(GO) test -p 1 -count=1 -tags integration -run 'TestDevMode|TestStandIn|TestCLIDev' -v ./engine/ ./engine/devmode/ .
 
 lint: vet
 

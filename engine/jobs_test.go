@@ -291,3 +291,52 @@ func TestAttachDetach(t *testing.T) {
 		t.Fatalf("third attach got instance %d", c.Instance)
 	}
 }
+
+// TestPauseEndsAcrossRestart: a timed pause that ended while the app was
+// not running is cleared at start and the worker enabled again; one still
+// running is re-applied.
+func TestPauseEndsAcrossRestart(t *testing.T) {
+	ctx := context.Background()
+	for _, tc := range []struct {
+		name         string
+		until        time.Time
+		wantDisabled bool
+	}{
+		{"ended while the app was down", time.Now().Add(-time.Minute), false},
+		{"still running", time.Now().Add(time.Hour), true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			w := newOfficialWorker()
+			w.set(func(d *worker.Stats) { setWork(d, 1, 10, 0, 0, 0) })
+			w.disabled = true // the previous run had disabled it
+			srv := httptest.NewServer(w)
+			defer srv.Close()
+			dir := t.TempDir()
+			db, err := store.Open(ctx, dir+"/"+store.DefaultFileName)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := Attach(ctx, db, srv.URL, time.Now()); err != nil {
+				t.Fatal(err)
+			}
+			if err := writePause(ctx, db, &Pause{Until: tc.until}); err != nil {
+				t.Fatal(err)
+			}
+			db.Close()
+			inspect, probe := fakeQEMU(false, false)
+			s := New(Options{DataDir: dir, NVML: noNVML(), Inspect: inspect, Probe: probe, SampleInterval: 50 * time.Millisecond})
+			defer s.Close()
+			runCtx, cancel := context.WithCancel(ctx)
+			done := make(chan struct{})
+			go func() { defer close(done); _ = s.Run(runCtx) }()
+			defer func() { cancel(); <-done }()
+			eventually(t, "worker told", func() bool { _, n := w.state(); return n > 0 })
+			if d, _ := w.state(); d != tc.wantDisabled {
+				t.Fatalf("worker disabled = %v, want %v", d, tc.wantDisabled)
+			}
+			if (s.State().Pause != nil) != tc.wantDisabled {
+				t.Fatalf("State().Pause = %+v", s.State().Pause)
+			}
+		})
+	}
+}
