@@ -7,9 +7,8 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"encoding/json"
+	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"log/slog"
 	"net"
@@ -28,45 +27,11 @@ import (
 	"github.com/cocoon-provider/cocoon-provider/engine/worker"
 )
 
-// chatUsage is the usage object of a non-streamed chat completion.
-type chatUsage struct {
-	PromptTokens        int64 `json:"prompt_tokens"`
-	CompletionTokens    int64 `json:"completion_tokens"`
-	PromptTokensDetails struct {
-		CachedTokens int64 `json:"cached_tokens"`
-	} `json:"prompt_tokens_details"`
-	CompletionTokensDetails struct {
-		ReasoningTokens int64 `json:"reasoning_tokens"`
-	} `json:"completion_tokens_details"`
-}
-
-// chat sends one non-streamed chat completion to the stand-in proxy.
-func chat(ctx context.Context, base, prompt string, maxTokens, reasoning int) (worker.Usage, int, error) {
-	body, _ := json.Marshal(map[string]any{"model": "any", "max_tokens": maxTokens, "reasoning_tokens": reasoning,
-		"stream": false, "messages": []map[string]string{{"role": "user", "content": prompt}}})
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, base+"/v1/chat/completions", bytes.NewReader(body))
-	if err != nil {
-		return worker.Usage{}, 0, err
-	}
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return worker.Usage{}, 0, err
-	}
-	defer resp.Body.Close()
-	raw, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != http.StatusOK {
-		return worker.Usage{}, resp.StatusCode, fmt.Errorf("HTTP %d: %s", resp.StatusCode, raw)
-	}
-	var out struct {
-		Usage chatUsage `json:"usage"`
-	}
-	if err := json.Unmarshal(raw, &out); err != nil {
-		return worker.Usage{}, resp.StatusCode, err
-	}
-	u := out.Usage
-	return worker.Usage{PromptTokens: u.PromptTokens, CachedTokens: u.PromptTokensDetails.CachedTokens,
-		CompletionTokens: u.CompletionTokens, ReasoningTokens: u.CompletionTokensDetails.ReasoningTokens}, resp.StatusCode, nil
+// unavailable reports whether err is the proxy's 503: no worker can take
+// the request now.
+func unavailable(err error) bool {
+	var he *standin.HTTPError
+	return errors.As(err, &he) && he.Status == http.StatusServiceUnavailable
 }
 
 // syncBuffer is a log destination safe for concurrent writes.
@@ -131,17 +96,17 @@ func TestDevModeJobFlow(t *testing.T) {
 		for i := 0; i < n; {
 			cctx, ccancel := context.WithTimeout(ctx, time.Minute)
 			prompt := fmt.Sprintf("You are a careful assistant. %s Request %d of %s: summarise the weather in a few words please.", canary, i, what)
-			u, code, err := chat(cctx, base, prompt, 24, 4)
+			r, err := standin.Complete(cctx, nil, base, standin.CompletionRequest{Prompt: prompt, MaxTokens: 24, ReasoningTokens: 4})
 			ccancel()
 			if err != nil {
 				// The worker connects to the proxy shortly after /jsonstats answers.
-				if code == http.StatusServiceUnavailable && time.Now().Before(deadline) {
+				if unavailable(err) && time.Now().Before(deadline) {
 					time.Sleep(500 * time.Millisecond)
 					continue
 				}
 				t.Fatalf("%s request %d: %v", what, i, err)
 			}
-			expected += worker.AdjustTokens(u, 1000, root.Multipliers()).Total
+			expected += worker.AdjustTokens(r.Usage, 1000, root.Multipliers()).Total
 			i++
 		}
 	}
@@ -207,8 +172,8 @@ func TestDevModeJobFlow(t *testing.T) {
 		t.Fatal(err)
 	}
 	time.Sleep(1500 * time.Millisecond)
-	if _, code, err := chat(ctx, base, "paused "+canary, 8, 0); err == nil || code != http.StatusServiceUnavailable {
-		t.Fatalf("request while paused: HTTP %d, %v; want 503", code, err)
+	if _, err := standin.Complete(ctx, nil, base, standin.CompletionRequest{Prompt: "paused " + canary, MaxTokens: 8}); !unavailable(err) {
+		t.Fatalf("request while paused: %v; want HTTP 503", err)
 	}
 	if s.State().Dev.State != vm.StateRunning {
 		t.Fatalf("VM not running while paused: %s", s.State().Dev.State)

@@ -100,10 +100,81 @@ func (l Load) Validate() error {
 type Result struct {
 	Start      time.Time
 	Latency    time.Duration // until the answer ended
-	FirstToken time.Duration // until the first piece of the answer; 0 if none
+	FirstToken time.Duration // until the first piece of a streamed answer; 0 if none (or not streamed)
 	Usage      worker.Usage
 	Bytes      int
 	Err        error
+}
+
+// CompletionRequest is one chat completion for Complete: an optional
+// system message, then Prompt as the user message.
+type CompletionRequest struct {
+	System          string // the system message; empty sends none
+	Prompt          string // the user message
+	MaxTokens       int
+	ReasoningTokens int    // reasoning_tokens (stand-in extension)
+	Seed            uint64 // the sampling seed: same seed, same answer
+	MaxCoefficient  int64  // max_coefficient (1000 = 1.0); 0 leaves it out: any worker
+	Stream          bool   // ask for server-sent events
+}
+
+// SynthRequest is the generation the stand-in worker runs for r: the
+// messages rendered into one prompt exactly as the proxy renders them.
+// It lets a benchmark run the same work on the host.
+func (r CompletionRequest) SynthRequest() synth.Request {
+	var b strings.Builder
+	if r.System != "" {
+		writePromptMessage(&b, "system", r.System)
+	}
+	writePromptMessage(&b, "user", r.Prompt)
+	return synth.Request{Prompt: b.String(), MaxTokens: r.MaxTokens, ReasoningTokens: r.ReasoningTokens, Seed: r.Seed}
+}
+
+// body is r as the JSON request body.
+func (r CompletionRequest) body() []byte {
+	req := clientRequest{Model: synth.ModelName, MaxTokens: r.MaxTokens, Stream: r.Stream,
+		ReasoningTokens: r.ReasoningTokens, MaxCoefficient: r.MaxCoefficient, Seed: r.Seed}
+	if r.System != "" {
+		req.Messages = append(req.Messages, clientMessage{"system", r.System})
+	}
+	req.Messages = append(req.Messages, clientMessage{"user", r.Prompt})
+	b, _ := json.Marshal(&req) // plain strings and numbers: cannot fail
+	return b
+}
+
+// HTTPError is an answer other than 200 OK: Status is the HTTP status
+// (503: no worker can take the request now; retry after a second) and
+// Message the error body's message.
+type HTTPError struct {
+	Status  int
+	Message string
+}
+
+func (e *HTTPError) Error() string { return fmt.Sprintf("HTTP %d: %s", e.Status, e.Message) }
+
+// Complete sends one chat completion to the stand-in proxy at baseURL
+// (as Proxy.ClientURL returns it) with hc (nil: http.DefaultClient) and
+// reads the whole answer. The error, also in Result.Err, is an
+// *HTTPError for a refused request; the timings are filled either way.
+func Complete(ctx context.Context, hc *http.Client, baseURL string, r CompletionRequest) (Result, error) {
+	endpoint, err := chatEndpoint(baseURL)
+	if err != nil {
+		return Result{Start: time.Now(), Err: err}, err
+	}
+	if hc == nil {
+		hc = http.DefaultClient
+	}
+	res := send(ctx, hc, endpoint, r.body(), r.Stream)
+	return res, res.Err
+}
+
+// chatEndpoint is the chat completions URL under baseURL.
+func chatEndpoint(baseURL string) (string, error) {
+	u, err := url.Parse(baseURL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return "", fmt.Errorf("stand-in client: base URL %q: want http://host:port", baseURL)
+	}
+	return strings.TrimSuffix(baseURL, "/") + "/v1/chat/completions", nil
 }
 
 // RunClient sends l's requests to the stand-in proxy at baseURL (as
@@ -117,11 +188,10 @@ func RunClient(ctx context.Context, baseURL string, l Load, onResult func(Result
 	if err := l.Validate(); err != nil {
 		return err
 	}
-	u, err := url.Parse(baseURL)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return fmt.Errorf("stand-in client: base URL %q: want http://host:port", baseURL)
+	endpoint, err := chatEndpoint(baseURL)
+	if err != nil {
+		return err
 	}
-	endpoint := strings.TrimSuffix(baseURL, "/") + "/v1/chat/completions"
 	tr := &http.Transport{MaxIdleConnsPerHost: l.Concurrency, IdleConnTimeout: 30 * time.Second}
 	defer tr.CloseIdleConnections()
 	hc := &http.Client{Transport: tr}
@@ -140,10 +210,10 @@ func RunClient(ctx context.Context, baseURL string, l Load, onResult func(Result
 		case <-ctx.Done():
 			return false
 		}
-		body := g.next()
+		body := g.next().body()
 		wg.Go(func() {
 			defer func() { <-sem }()
-			r := send(ctx, hc, endpoint, body)
+			r := send(ctx, hc, endpoint, body, true)
 			if ctx.Err() != nil {
 				return
 			}
@@ -228,23 +298,22 @@ type clientRequest struct {
 	Seed            uint64          `json:"seed"`
 }
 
-// next returns the next request body.
-func (g *generator) next() []byte {
+// next returns the next request (streamed).
+func (g *generator) next() CompletionRequest {
 	i := g.i
 	g.i++
 	seed := mixSeed(g.l.Seed, uint64(i))
-	req := clientRequest{Model: synth.ModelName, MaxTokens: g.l.MaxTokens, Stream: true,
-		ReasoningTokens: g.l.ReasoningTokens, MaxCoefficient: g.l.MaxCoefficient, Seed: seed}
+	req := CompletionRequest{MaxTokens: g.l.MaxTokens, ReasoningTokens: g.l.ReasoningTokens,
+		MaxCoefficient: g.l.MaxCoefficient, Seed: seed, Stream: true}
 	if g.l.PromptFunc != nil {
-		req.Messages = []clientMessage{{"user", g.l.PromptFunc(i)}}
-	} else {
-		if g.rng.Float64() < systemPromptShare {
-			req.Messages = append(req.Messages, clientMessage{"system", g.system})
-		}
-		req.Messages = append(req.Messages, clientMessage{"user", Prompt(seed, g.l.PromptWords)})
+		req.Prompt = g.l.PromptFunc(i)
+		return req
 	}
-	b, _ := json.Marshal(&req) // plain strings and numbers: cannot fail
-	return b
+	if g.rng.Float64() < systemPromptShare {
+		req.System = g.system
+	}
+	req.Prompt = Prompt(seed, g.l.PromptWords)
+	return req
 }
 
 // mixSeed derives request i's seed (SplitMix64 finalizer).
@@ -303,8 +372,9 @@ func Prompt(seed uint64, words int) string {
 	return b.String()
 }
 
-// send makes one streamed request and reads the answer.
-func send(ctx context.Context, hc *http.Client, endpoint string, body []byte) (r Result) {
+// send makes one request and reads the answer, a stream of server-sent
+// events when stream is set.
+func send(ctx context.Context, hc *http.Client, endpoint string, body []byte, stream bool) (r Result) {
 	r.Start = time.Now()
 	defer func() { r.Latency = time.Since(r.Start) }()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, endpoint, bytes.NewReader(body))
@@ -313,7 +383,9 @@ func send(ctx context.Context, hc *http.Client, endpoint string, body []byte) (r
 		return r
 	}
 	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Accept", "text/event-stream")
+	if stream {
+		req.Header.Set("Accept", "text/event-stream")
+	}
 	resp, err := hc.Do(req)
 	if err != nil {
 		r.Err = err
@@ -327,11 +399,39 @@ func send(ctx context.Context, hc *http.Client, endpoint string, body []byte) (r
 		if json.Unmarshal(b, &e) == nil && e.Error.Message != "" {
 			msg = e.Error.Message
 		}
-		r.Err = fmt.Errorf("HTTP %d: %s", resp.StatusCode, msg)
+		r.Err = &HTTPError{Status: resp.StatusCode, Message: msg}
 		return r
 	}
-	r.Err = readStream(resp.Body, &r)
+	if stream {
+		r.Err = readStream(resp.Body, &r)
+	} else {
+		r.Err = readWhole(resp.Body, &r)
+	}
 	return r
+}
+
+// readWhole reads a non-streamed chat.completion, filling r.
+func readWhole(body io.Reader, r *Result) error {
+	var c struct {
+		Choices []struct {
+			Message struct {
+				Content          string `json:"content"`
+				ReasoningContent string `json:"reasoning_content"`
+			} `json:"message"`
+		} `json:"choices"`
+		Usage *usageJSON `json:"usage"`
+	}
+	if err := json.NewDecoder(io.LimitReader(body, MaxFrame)).Decode(&c); err != nil {
+		return fmt.Errorf("bad chat completion: %w", err)
+	}
+	if c.Usage == nil {
+		return errors.New("the answer has no usage")
+	}
+	for _, ch := range c.Choices {
+		r.Bytes += len(ch.Message.Content) + len(ch.Message.ReasoningContent)
+	}
+	r.Usage = c.Usage.worker()
+	return nil
 }
 
 // streamChunk is what the client reads of a chat.completion.chunk or an
@@ -383,8 +483,7 @@ func readStream(body io.Reader, r *Result) error {
 		}
 		if u := c.Usage; u != nil {
 			gotUsage = true
-			r.Usage = worker.Usage{PromptTokens: u.PromptTokens, CachedTokens: u.PromptTokensDetails.CachedTokens,
-				CompletionTokens: u.CompletionTokens, ReasoningTokens: u.CompletionTokensDetails.ReasoningTokens}
+			r.Usage = u.worker()
 		}
 	}
 	if err := sc.Err(); err != nil {

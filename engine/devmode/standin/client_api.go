@@ -61,6 +61,12 @@ type usageJSON struct {
 	TotalCost           int64 `json:"total_cost"`
 }
 
+// worker is the usage as the worker reported it.
+func (j *usageJSON) worker() worker.Usage {
+	return worker.Usage{PromptTokens: j.PromptTokens, CachedTokens: j.PromptTokensDetails.CachedTokens,
+		CompletionTokens: j.CompletionTokens, ReasoningTokens: j.CompletionTokensDetails.ReasoningTokens}
+}
+
 func (p *Proxy) usage(u worker.Usage, a worker.Adjusted) *usageJSON {
 	price := p.cfg.Root.PricePerToken
 	mul := func(n int64) int64 {
@@ -192,10 +198,7 @@ func parseChat(w http.ResponseWriter, r *http.Request) (chatRequest, Request, in
 		if err != nil {
 			return cr, Request{}, 0, &badRequest{fmt.Sprintf("messages[%d].content", i), fmt.Sprintf("messages[%d].content: %v", i, err)}
 		}
-		prompt.WriteString(m.Role)
-		prompt.WriteString(": ")
-		prompt.WriteString(text)
-		prompt.WriteString("\n")
+		writePromptMessage(&prompt, m.Role, text)
 	}
 	if prompt.Len() > synth.MaxPromptBytes {
 		return cr, Request{}, 0, &badRequest{"messages", fmt.Sprintf("the prompt is %d bytes; the stand-in accepts at most %d", prompt.Len(), synth.MaxPromptBytes)}
@@ -224,6 +227,14 @@ func parseChat(w http.ResponseWriter, r *http.Request) (chatRequest, Request, in
 		req.Seed = *cr.Seed
 	}
 	return cr, req, maxCoef, nil
+}
+
+// writePromptMessage renders one message into the worker's prompt.
+func writePromptMessage(b *strings.Builder, role, text string) {
+	b.WriteString(role)
+	b.WriteString(": ")
+	b.WriteString(text)
+	b.WriteString("\n")
 }
 
 // messageText is a message's content: a string, or an array of text parts.

@@ -3,6 +3,7 @@ package standin
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"strings"
 	"sync"
@@ -151,5 +152,46 @@ func TestRunClientPromptFuncAndErrors(t *testing.T) {
 	l.Rate = 0
 	if err := RunClient(context.Background(), p.ClientURL(), l, nil); err == nil {
 		t.Error("an invalid load was accepted")
+	}
+}
+
+func TestComplete(t *testing.T) {
+	p := startProxy(t, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	req := CompletionRequest{System: "Be brief.", Prompt: "Describe the weather.", MaxTokens: 6, ReasoningTokens: 2, Seed: 3}
+
+	// No worker: a typed 503 with the proxy's message.
+	_, err := Complete(ctx, nil, p.ClientURL(), req)
+	var he *HTTPError
+	if !errors.As(err, &he) || he.Status != http.StatusServiceUnavailable || he.Message == "" || !strings.Contains(err.Error(), "503") {
+		t.Fatalf("without a worker: %v; want an *HTTPError with status 503", err)
+	}
+	if _, err := Complete(ctx, nil, "localhost:1", req); err == nil || errors.As(err, &he) {
+		t.Errorf("a base URL without a scheme: %v", err)
+	}
+
+	fw := connectWorker(t, p, workerHello("w"), true)
+	for _, stream := range []bool{false, true} {
+		req.Stream = stream
+		r, err := Complete(ctx, nil, p.ClientURL()+"/", req)
+		if err != nil || r.Err != nil {
+			t.Fatalf("stream %v: %v", stream, err)
+		}
+		if want := usageFor(Request{Prompt: req.SynthRequest().Prompt, MaxTokens: 6, ReasoningTokens: 2}); r.Usage != want {
+			t.Errorf("stream %v: usage %+v, want %+v", stream, r.Usage, want)
+		}
+		if r.Bytes != len("thinking synthetic answer") || r.Latency <= 0 || (r.FirstToken > 0) != stream {
+			t.Errorf("stream %v: result %+v", stream, r)
+		}
+	}
+	// SynthRequest renders the prompt exactly as the worker receives it.
+	fw.mu.Lock()
+	defer fw.mu.Unlock()
+	if want := req.SynthRequest().Prompt; len(fw.prompts) != 2 || fw.prompts[0] != want || fw.prompts[1] != want {
+		t.Errorf("worker got %q, want twice %q", fw.prompts, want)
+	}
+	if sr := req.SynthRequest(); sr.MaxTokens != 6 || sr.ReasoningTokens != 2 || sr.Seed != 3 {
+		t.Errorf("SynthRequest %+v", sr)
 	}
 }
