@@ -77,7 +77,9 @@ type Instance struct {
 	Activity *worker.Activity `json:"-"`
 	// Load counts the stand-in client's requests (dev mode only).
 	Load *LoadStats `json:"-"`
-	Dir  string     `json:"dir"`
+	// Trust is the attestation verdict: will the network accept it?
+	Trust *Trust `json:"trust,omitempty"`
+	Dir   string `json:"dir"`
 }
 
 // dev is the running dev-mode instance.
@@ -390,6 +392,7 @@ func (s *Service) pollDev(ctx context.Context, d *dev) {
 			}
 			act := s.observe(ctx, m, s.opts.Now(), st, false)
 			s.applyPause(ctx, client, m, act)
+			trust := s.checkTrust(ctx, m, st, inst.HealthAddr, d.jobs)
 			stats := st
 			var load *LoadStats
 			if d.jobs != nil {
@@ -401,6 +404,7 @@ func (s *Service) pollDev(ctx context.Context, d *dev) {
 				in.Stats = &stats
 				in.StatsError = ""
 				in.Load = load
+				in.Trust = trust
 				if act != nil {
 					in.Activity = act
 				}

@@ -62,6 +62,9 @@ type monitor struct {
 	// match pauseApplied (a restarted worker comes back enabled).
 	pauseKnown   bool
 	pauseApplied bool
+	// trust is the last trust verdict; trustRoot the allow-lists it saw.
+	trust     *Trust
+	trustRoot string
 }
 
 // observe records what changed since the previous read of the same worker

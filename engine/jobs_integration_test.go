@@ -155,6 +155,11 @@ func TestDevModeJobFlow(t *testing.T) {
 	if err != nil || a.Queries != n || int64(a.TokensTotal) != expected {
 		t.Errorf("activity samples: %+v, %v; want %d requests, %d tokens", a, err, n, expected)
 	}
+	if tr := s.State().Dev.Trust; tr == nil || !tr.Accepted || !tr.Verified || !tr.FakeTDX || tr.CertNotAfter.Sub(tr.CertNotBefore) != 24*time.Hour {
+		t.Errorf("trust verdict: %+v", tr)
+	} else {
+		t.Logf("trust: %s (%s)", tr.Verdict(), tr.Source)
+	}
 	waitFor("committed to the blockchain", 60*time.Second, func() bool { return ledger()[store.StageClaimable] == expected*fee })
 
 	// Payout: claimable → paid → in the owner's wallet.

@@ -202,12 +202,13 @@ func (s *Service) pollAttached(ctx context.Context, a Attached) {
 		}
 		act := s.observe(ctx, m, s.opts.Now(), st, false)
 		s.applyPause(ctx, client, m, act)
+		trust := s.checkTrust(ctx, m, st, "", nil)
 		msg := ""
 		if cur != vm.StateRunning {
 			msg = fmt.Sprintf("the attached worker at %s answers", a.StatsURL)
 		}
 		cur = vm.StateRunning
-		inst.State, inst.Stats, inst.Activity = cur, &st, act
+		inst.State, inst.Stats, inst.Activity, inst.Trust = cur, &st, act, trust
 		if act == nil {
 			if old := s.attached(a.Instance); old != nil {
 				inst.Activity = old.Activity

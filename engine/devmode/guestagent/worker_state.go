@@ -165,12 +165,15 @@ func (s *workerState) announceParams() {
 	wg.Wait()
 }
 
-// setRoot installs the stand-in root configuration, read at time at.
+// setRoot installs the stand-in root configuration, read at time at. A
+// root that lists proxy hashes turns the checks on, as in production:
+// actual_image_hash and actual_model then report the real comparison.
 func (s *workerState) setRoot(root worker.RootContractConfig, at time.Time) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.root = root
 	s.tonLastSyncedAt = at.Unix()
+	s.checkProxyHash = len(root.ProxyHashes) > 0
 }
 
 // rootConfig returns the current root configuration; its slices are

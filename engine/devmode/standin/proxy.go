@@ -392,6 +392,16 @@ type WorkerSnapshot struct {
 	Served      int64         `json:"served"`
 	Failed      int64         `json:"failed"`
 	ConnectedAt time.Time     `json:"connected_at"`
+	// Attestation is what the worker's RA-TLS certificate proved.
+	Attestation Attestation `json:"attestation"`
+}
+
+// Attestation is the verified RA-TLS identity of a worker connection.
+type Attestation struct {
+	ImageHash     [32]byte  `json:"image_hash"`
+	Fake          bool      `json:"fake_tdx"`
+	CertNotBefore time.Time `json:"cert_not_before"`
+	CertNotAfter  time.Time `json:"cert_not_after"`
 }
 
 // RelationshipSnapshot is one worker relationship and its counters.
@@ -420,7 +430,8 @@ func (p *Proxy) Snapshot() Snapshot {
 	for _, w := range p.sessions {
 		s.Workers = append(s.Workers, WorkerSnapshot{ID: w.id, Owner: w.hello.OwnerAddress, Wallet: w.hello.WalletAddress,
 			SCAddress: w.sc, Model: w.hello.Model, Enabled: w.enabled, Coefficient: w.coefficient, MaxActive: w.maxActive,
-			Running: w.running, AvgTime: w.avg, Served: w.served, Failed: w.failed, ConnectedAt: w.connectedAt})
+			Running: w.running, AvgTime: w.avg, Served: w.served, Failed: w.failed, ConnectedAt: w.connectedAt,
+			Attestation: attestationOf(w.peer)})
 		s.Totals.Running += w.running
 	}
 	p.mu.Unlock()
@@ -435,4 +446,11 @@ func (p *Proxy) Snapshot() Snapshot {
 	}
 	p.stMu.Unlock()
 	return s
+}
+
+func attestationOf(p *attest.Peer) Attestation {
+	if p == nil || p.Cert == nil {
+		return Attestation{}
+	}
+	return Attestation{ImageHash: p.ImageHash, Fake: p.Fake, CertNotBefore: p.Cert.NotBefore, CertNotAfter: p.Cert.NotAfter}
 }

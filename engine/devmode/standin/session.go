@@ -40,6 +40,7 @@ type workerSession struct {
 	sc          string
 	log         *slog.Logger
 	connectedAt time.Time
+	peer        *attest.Peer // what the RA-TLS handshake proved
 	out         chan *Message
 	ctx         context.Context // ends with the connection
 	cancel      context.CancelCauseFunc
@@ -139,7 +140,7 @@ func (p *Proxy) serveWorker(ctx context.Context, raw net.Conn) {
 	id := p.nextConn
 	p.mu.Unlock()
 	s := &workerSession{p: p, id: id, raw: tc, conn: conn, hello: h,
-		key: relKey{h.OwnerAddress, h.WalletAddress, h.ParamsVersion}, connectedAt: p.now(),
+		key: relKey{h.OwnerAddress, h.WalletAddress, h.ParamsVersion}, connectedAt: p.now(), peer: peer,
 		out: make(chan *Message, sendQueue), ctx: sctx, cancel: cancel,
 		enabled: h.Enabled, coefficient: h.Coefficient, maxActive: h.MaxActive,
 		pending: map[uint64]*call{}, abandoned: map[uint64]int64{}}
