@@ -198,6 +198,12 @@ func writeStatus(w io.Writer, st devStatus) {
 	if st.Health != nil {
 		fmt.Fprintf(w, "  health    %s\n", st.Health.StatusLine)
 	}
+	if t := in.Trust; t != nil {
+		fmt.Fprintf(w, "  trust     %s\n", t.Verdict())
+		if t.ImageHash != "" {
+			fmt.Fprintf(w, "            image hash %s (%s)\n", t.ImageHash, t.Source)
+		}
+	}
 	if st.Stats != nil {
 		if s, err := worker.ParseStats(st.Stats); err == nil {
 			fmt.Fprintf(w, "  enabled   %v\n  requests  %.0f (success %.0f, failed %.0f)\n  tokens    %.0f adjusted\n  proxies   %d\n",

@@ -180,7 +180,10 @@ func TestWorkerViewShowsActivityEarningsAndPause(t *testing.T) {
 	st.Counters.BytesReceived[0] = 2048
 	v.show(&engine.Instance{State: vm.StateRunning, Stats: st,
 		Activity: &worker.Activity{Interval: 2 * time.Second, Queries: 3, Success: 3, TokensTotal: 400, BusySeconds: 1},
-		Load:     &engine.LoadStats{Sent: 13, OK: 12, Failed: 1}}, "")
+		Load:     &engine.LoadStats{Sent: 13, OK: 12, Failed: 1},
+		Trust: &engine.Trust{Accepted: true, FakeTDX: true, Verified: true, ImageHash: strings.Repeat("5c", 32), ModelHash: strings.Repeat("ab", 32),
+			Source: "RA-TLS certificate verified by the stand-in proxy", AllowedImages: 1, AllowedModels: 1,
+			CertNotBefore: time.Now().Add(-90 * time.Minute), CertNotAfter: time.Now().Add(22*time.Hour + 30*time.Minute)}}, "")
 	v.showEarnings(&engine.Earnings{
 		Today:        map[string]int64{store.StageEarned: 1_500_000_000},
 		All:          map[string]int64{store.StageEarned: 2_000_000_000, store.StagePaid: 250_000_000},
@@ -188,7 +191,8 @@ func TestWorkerViewShowsActivityEarningsAndPause(t *testing.T) {
 	got := texts(v.content)
 	for _, want := range []string{"1.50 requests/s", "200 adjusted tokens/s", "concurrency 0.50", "success 100%",
 		"12 requests (1 failed)", "3456 adjusted tokens", "2.0 KiB in", "Connected proxies: 1", "13 sent, 12 answered, 1 failed",
-		"1.50 TON", "2.00 TON", "0.25 TON", "Claimable now: 0.000016 TON"} {
+		"1.50 TON", "2.00 TON", "0.25 TON", "Claimable now: 0.000016 TON",
+		"Accepted by the stand-in proxy (fake TDX", "Image hash 5c5c5c5c5c5c5c5c…", "certificate made 1h30m0s ago"} {
 		if !contains(got, want) {
 			t.Errorf("worker view lacks %q in %q", want, got)
 		}

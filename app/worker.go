@@ -25,6 +25,7 @@ type workerView struct {
 	state    *widget.Label
 	details  *widget.Label
 	activity *widget.Label
+	trust    *widget.Label
 	earnings *widget.Label
 	paused   *widget.Label
 	log      *widget.Label
@@ -40,6 +41,7 @@ func newWorkerView(ctx context.Context, api engine.API) *workerView {
 		state:    widget.NewLabelWithStyle("Not running", fyne.TextAlignLeading, fyne.TextStyle{Bold: true}),
 		details:  wrapLabel("Dev mode runs a stand-in worker in a local VM with a stand-in proxy sending it synthetic requests: it exercises everything but earns nothing."),
 		activity: wrapLabel("No requests yet."),
+		trust:    wrapLabel("Not checked yet: the verdict comes once the worker runs."),
 		earnings: widget.NewLabel("Nothing earned yet."),
 		paused:   wrapLabel(""),
 		log:      wrapLabel(""),
@@ -106,6 +108,7 @@ func newWorkerView(ctx context.Context, api engine.API) *workerView {
 		widget.NewCard("Worker (dev mode)", "", container.NewVBox(v.state, v.details)),
 		container.NewHBox(v.start, v.stop),
 		widget.NewCard("Live activity", "synthetic requests from the stand-in client", v.activity),
+		widget.NewCard("Trust", "will the network accept this worker?", v.trust),
 		pauseRow, v.paused,
 		widget.NewCard("Earnings", "each amount has reached that stage · dev mode earns nothing real", v.earnings),
 		container.NewHBox(v.payout),
@@ -162,6 +165,14 @@ func (v *workerView) show(in *engine.Instance, msg string) {
 		d += "\nLast exit: " + in.LastExit
 	}
 	v.details.SetText(d)
+	if t := in.Trust; t != nil {
+		v.trust.SetText(trustText(*t))
+		v.trust.Importance = widget.SuccessImportance
+		if !t.Accepted {
+			v.trust.Importance = widget.DangerImportance
+		}
+		v.trust.Refresh()
+	}
 	switch {
 	case in.Stats != nil:
 		v.activity.SetText(activityText(in))
@@ -186,6 +197,21 @@ func activityText(in *engine.Instance) string {
 	fmt.Fprintf(&b, "\nConnected proxies: %d", len(in.Stats.Proxies))
 	if l := in.Load; l != nil {
 		fmt.Fprintf(&b, " · stand-in client: %d sent, %d answered, %d failed", l.Sent, l.OK, l.Failed)
+	}
+	return b.String()
+}
+
+// trustText explains a trust verdict.
+func trustText(t engine.Trust) string {
+	var b strings.Builder
+	b.WriteString(strings.ToUpper(t.Verdict()[:1]) + t.Verdict()[1:] + ".")
+	if t.ImageHash != "" {
+		fmt.Fprintf(&b, "\nImage hash %s… (%s), %d allowed · model hash %s…, %d allowed",
+			t.ImageHash[:16], t.Source, t.AllowedImages, t.ModelHash[:16], t.AllowedModels)
+	}
+	if !t.CertNotBefore.IsZero() {
+		fmt.Fprintf(&b, "\nRA-TLS certificate made %s ago, valid until %s",
+			time.Since(t.CertNotBefore).Round(time.Minute), t.CertNotAfter.Local().Format("Mon 15:04"))
 	}
 	return b.String()
 }

@@ -539,7 +539,7 @@ func (s *Service) changeInstance(f func(*Instance), msg string) {
 		cp := *st.Dev
 		f(&cp)
 		old := st.Dev
-		persist = cp.State != old.State || cp.PID != old.PID || cp.Restarts != old.Restarts || cp.LastExit != old.LastExit || cp.BootTime != old.BootTime
+		persist = cp.State != old.State || cp.PID != old.PID || cp.Restarts != old.Restarts || cp.LastExit != old.LastExit || cp.BootTime != old.BootTime || cp.Trust != old.Trust
 		st.Dev = &cp
 	})
 	if persist {
