@@ -45,6 +45,9 @@ Usage:
   cocoon-provider attach --stats-url URL [--list] [--remove URL]
                                        monitor a worker started by the official tooling
   cocoon-provider stop                 stop the running app and its worker
+  cocoon-provider attest quote|cert|expect ...
+                                       verify a TDX quote or RA-TLS certificate offline, predict
+                                       the image hash of a config (attest help)
   cocoon-provider import-conf FILE     take over the settings of an official worker.conf
   cocoon-provider version              print the version
 
@@ -168,6 +171,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = cmdPayout(ctx, rest, stdout, stderr)
 	case "attach":
 		err = cmdAttach(ctx, rest, stdout, stderr)
+	case "attest":
+		err = cmdAttest(ctx, rest, stdout, stderr)
 	case "import-conf":
 		err = cmdImportConf(ctx, rest, stdout, stderr)
 	case "version":

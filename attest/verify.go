@@ -19,15 +19,13 @@ var (
 	// ErrFakeQuoteNotAllowed: the peer uses fake TDX (dev mode) and the
 	// Verifier does not set AllowFake.
 	ErrFakeQuoteNotAllowed = errors.New("attest: peer presented a fake-TDX quote (dev mode), which this verifier does not accept")
-	// ErrRealQuoteUnavailable: the peer presented a real TDX quote, which
-	// this build cannot verify yet.
-	ErrRealQuoteUnavailable = errors.New("attest: real TDX quote verification is not available in this build; only fake-TDX peers (dev mode) are accepted")
 	// ErrReportDataMismatch: the quote is not bound to the certificate key.
 	ErrReportDataMismatch = errors.New("attest: report data mismatch (user claims don't match attestation)")
 )
 
 // ImageHashError reports a peer whose image hash is not in
-// Verifier.AllowedImageHashes.
+// Verifier.AllowedImageHashes. (Policy.AllowedImageHashes reports a
+// *PolicyError instead.)
 type ImageHashError struct {
 	Got     [32]byte
 	Allowed [][32]byte
@@ -48,39 +46,50 @@ type Peer struct {
 	Fake       bool     // the quote is fake TDX (dev mode)
 	ReportData [64]byte // REPORTDATA of the quote (= SHA-512 of Cert.PublicKey)
 	ImageHash  [32]byte // Cocoon image hash of the attested TD
+	// Quote is the parsed quote; for a fake quote only ReportData is set.
+	Quote *Quote
+	// Verification is the result of VerifyQuote; nil for a fake quote.
+	Verification *Verification
 }
 
-// quoteData is what a checked quote attests.
-type quoteData struct {
-	reportData [64]byte
-	imageHash  [32]byte
+// RootKeyID returns the collateral root hash of the peer's quote: the key ID
+// of the root its PCK chain verified to, zero for a fake quote.
+func (p *Peer) RootKeyID() [48]byte {
+	if p.Verification == nil {
+		return [48]byte{}
+	}
+	return p.Verification.RootKeyID
 }
 
-// realQuoteFunc checks a real (non-fake) TDX quote at now, including its
-// signature chain and collateral, and returns what it attests.
-type realQuoteFunc func(quote []byte, now time.Time) (quoteData, error)
+// quoteVerifyFunc verifies a real (non-fake) TDX quote; VerifyQuote in
+// production.
+type quoteVerifyFunc func(quote []byte, opts VerifyOptions) (*Verification, error)
 
-// realQuoteUnavailable is the realQuoteFunc of this build: real TDX quote
-// verification (go-tdx-guest) has not landed yet.
-func realQuoteUnavailable([]byte, time.Time) (quoteData, error) {
-	return quoteData{}, ErrRealQuoteUnavailable
-}
-
-// Verifier checks a peer's RA-TLS certificate. The zero value accepts any
-// image hash but no fake quotes. A Verifier must not be changed while in
+// Verifier checks a peer's RA-TLS certificate. The zero value verifies real
+// TDX quotes against the Intel SGX Root CA without collateral, accepts any
+// measurements and no fake quotes. A Verifier must not be changed while in
 // use; it is then safe for concurrent use.
 type Verifier struct {
-	// Now is the clock for the validity window; nil means time.Now.
+	// Now is the clock for the validity window and, unless
+	// QuoteOptions.Now is set, for quote verification; nil means time.Now.
 	Now func() time.Time
 	// AllowFake accepts fake-TDX quotes (dev mode). Never set it in
-	// production: a fake quote proves nothing.
+	// production: a fake quote proves nothing. Policy applies to fake
+	// quotes too (all their measurements and their root key ID are zero).
 	AllowFake bool
+	// QuoteOptions tune VerifyQuote for real quotes: roots (tests only),
+	// collateral, and a fixed verification time.
+	QuoteOptions VerifyOptions
+	// Policy is the allow-list checked after the REPORTDATA binding
+	// (Cocoon's tdx_config); the zero Policy allows everything.
+	Policy Policy
 	// AllowedImageHashes lists the accepted image hashes; empty means any.
+	// It is checked after Policy, in addition to Policy.AllowedImageHashes,
+	// and reports *ImageHashError.
 	AllowedImageHashes [][32]byte
 
-	// verifyReal replaces the real-quote check in tests; nil means
-	// realQuoteUnavailable.
-	verifyReal realQuoteFunc
+	// verifyQuote replaces VerifyQuote in tests; nil means VerifyQuote.
+	verifyQuote quoteVerifyFunc
 }
 
 // Verify checks the certificate chain a TLS peer sent (as in
@@ -97,10 +106,13 @@ type Verifier struct {
 //     OIDs, basicConstraints, keyUsage, extKeyUsage or subjectAltName;
 //  5. a quote is present (ErrQuoteRequired);
 //  6. the quote is valid: fake TDX only if AllowFake
-//     (ErrFakeQuoteNotAllowed), real TDX not yet (ErrRealQuoteUnavailable);
+//     (ErrFakeQuoteNotAllowed); a real TDX quote must pass VerifyQuote with
+//     QuoteOptions (its errors are returned as they are);
 //  7. REPORTDATA == SHA-512(certificate key), the claims being rebuilt from
 //     the key and not from the user-claims extension (ErrReportDataMismatch);
-//  8. the image hash is in AllowedImageHashes, if that is not empty
+//  8. Policy.Validate: MRTD, RTMR set, image hash, collateral root hash,
+//     then DEBUG (*PolicyError);
+//  9. the image hash is in AllowedImageHashes, if that is not empty
 //     (*ImageHashError).
 //
 // A nil Verifier behaves as the zero Verifier.
@@ -123,18 +135,29 @@ func (v *Verifier) Verify(rawCerts [][]byte) (*Peer, error) {
 	if err := checkCertificate(cert, t); err != nil {
 		return nil, err
 	}
-	qd, fake, err := v.checkQuote(cert.Quote, t)
+	q, ver, err := v.checkQuote(cert.Quote, t)
 	if err != nil {
 		return nil, err
 	}
 	want := ReportData(cert.PublicKey)
-	if subtle.ConstantTimeCompare(qd.reportData[:], want[:]) != 1 {
+	if subtle.ConstantTimeCompare(q.ReportData[:], want[:]) != 1 {
 		return nil, ErrReportDataMismatch
 	}
-	if len(v.AllowedImageHashes) > 0 && !containsHash(v.AllowedImageHashes, qd.imageHash) {
-		return nil, &ImageHashError{Got: qd.imageHash, Allowed: v.AllowedImageHashes}
+	var rootKeyID [48]byte
+	if ver != nil {
+		rootKeyID = ver.RootKeyID
 	}
-	return &Peer{Cert: cert, Fake: fake, ReportData: qd.reportData, ImageHash: qd.imageHash}, nil
+	if err := v.Policy.Validate(q, rootKeyID); err != nil {
+		return nil, err
+	}
+	imageHash := q.Measurements().ImageHash()
+	if len(v.AllowedImageHashes) > 0 && !containsValue(v.AllowedImageHashes, imageHash) {
+		return nil, &ImageHashError{Got: imageHash, Allowed: v.AllowedImageHashes}
+	}
+	return &Peer{
+		Cert: cert, Fake: q.Fake, ReportData: q.ReportData, ImageHash: imageHash,
+		Quote: q, Verification: ver,
+	}, nil
 }
 
 // checkCertificate does steps 2–4 of Verify: everything but the quote.
@@ -165,28 +188,34 @@ func checkCertificate(cert *Certificate, t time.Time) error {
 }
 
 // checkQuote does steps 5–6 of Verify: a quote is present and valid. It
-// reports whether the quote is fake TDX.
-func (v *Verifier) checkQuote(quote []byte, t time.Time) (quoteData, bool, error) {
+// returns the parsed quote and, for a real quote, its verification.
+func (v *Verifier) checkQuote(quote []byte, t time.Time) (*Quote, *Verification, error) {
 	if len(quote) == 0 { // absent, or present but empty
-		return quoteData{}, false, ErrQuoteRequired
+		return nil, nil, ErrQuoteRequired
 	}
 	if IsFakeQuote(quote) {
 		if !v.AllowFake {
-			return quoteData{}, true, ErrFakeQuoteNotAllowed
+			return nil, nil, ErrFakeQuoteNotAllowed
 		}
-		qd := quoteData{imageHash: FakeTDXImageHash}
-		copy(qd.reportData[:], quote)
-		return qd, true, nil
+		q, err := ParseQuote(quote)
+		return q, nil, err
 	}
-	check := v.verifyReal
+	check := v.verifyQuote
 	if check == nil {
-		check = realQuoteUnavailable
+		check = VerifyQuote
 	}
-	qd, err := check(quote, t)
+	opts := v.QuoteOptions
+	if opts.Now.IsZero() {
+		opts.Now = t
+	}
+	ver, err := check(quote, opts)
 	if err != nil {
-		return quoteData{}, false, fmt.Errorf("attest: verify TDX quote: %w", err)
+		return nil, nil, err
 	}
-	return qd, false, nil
+	if ver == nil || ver.Quote == nil {
+		return nil, nil, errors.New("attest: quote verification returned no quote")
+	}
+	return ver.Quote, ver, nil
 }
 
 // knownCriticalOIDs are the extensions that may be critical.
@@ -199,15 +228,6 @@ var knownCriticalOIDs = []asn1.ObjectIdentifier{
 func knownCritical(oid asn1.ObjectIdentifier) bool {
 	for _, known := range knownCriticalOIDs {
 		if oid.Equal(known) {
-			return true
-		}
-	}
-	return false
-}
-
-func containsHash(list [][32]byte, h [32]byte) bool {
-	for i := range list {
-		if list[i] == h {
 			return true
 		}
 	}

@@ -6,6 +6,7 @@ import (
 	"encoding/asn1"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -37,12 +38,12 @@ func TestVerify(t *testing.T) {
 
 	var otherHash [32]byte
 	otherHash[0] = 0xab
-	realHash := [32]byte{1, 2, 3}
-	realOK := func(q []byte, _ time.Time) (quoteData, error) {
-		var qd quoteData
-		copy(qd.reportData[:], q[len(q)-64:]) // the test "quote" ends with REPORTDATA
-		qd.imageHash = realHash
-		return qd, nil
+	realMRTD := [48]byte{1, 2, 3}
+	realHash := Measurements{MRTD: realMRTD}.ImageHash()
+	realOK := func(q []byte, _ VerifyOptions) (*Verification, error) {
+		quote := &Quote{Version: 4, MRTD: realMRTD}
+		copy(quote.ReportData[:], q[len(q)-64:]) // the test "quote" ends with REPORTDATA
+		return &Verification{Quote: quote, ChainOK: true, QEReportOK: true, SignatureOK: true}, nil
 	}
 
 	tests := []struct {
@@ -65,7 +66,7 @@ func TestVerify(t *testing.T) {
 			return append(e, pkix.Extension{Id: asn1.ObjectIdentifier{1, 2, 3, 4}, Value: []byte{5}})
 		})}, v: Verifier{Now: clockAt(t0), AllowFake: true}, wantFake: true, wantImage: FakeTDXImageHash},
 		{name: "real quote with a quote checker", certs: realQuote.Certificate,
-			v: Verifier{Now: clockAt(t0), verifyReal: realOK}, wantImage: realHash},
+			v: Verifier{Now: clockAt(t0), verifyQuote: realOK}, wantImage: realHash},
 
 		{name: "fake TDX without AllowFake", certs: [][]byte{good},
 			v: Verifier{Now: clockAt(t0)}, wantErr: ErrFakeQuoteNotAllowed},
@@ -108,18 +109,39 @@ func TestVerify(t *testing.T) {
 		{name: "image hash not allowed", certs: [][]byte{good},
 			v:        Verifier{Now: clockAt(t0), AllowFake: true, AllowedImageHashes: [][32]byte{otherHash}},
 			wantText: hex.EncodeToString(FakeTDXImageHash[:]) + ", allowed: " + hex.EncodeToString(otherHash[:])},
-		{name: "real quote not available", certs: realQuote.Certificate,
-			v: Verifier{Now: clockAt(t0), AllowFake: true}, wantErr: ErrRealQuoteUnavailable},
+		{name: "malformed real quote is verified and rejected", certs: realQuote.Certificate,
+			v: Verifier{Now: clockAt(t0), AllowFake: true}, wantErr: ErrQuoteVersion, wantText: "version 0 at 0x000"},
 		{name: "real quote for a different key", certs: realQuote.Certificate,
-			v: Verifier{Now: clockAt(t0), verifyReal: func(q []byte, now time.Time) (quoteData, error) {
-				qd, err := realOK(q, now)
-				qd.reportData[0] ^= 1
-				return qd, err
+			v: Verifier{Now: clockAt(t0), verifyQuote: func(q []byte, opts VerifyOptions) (*Verification, error) {
+				ver, err := realOK(q, opts)
+				ver.Quote.ReportData[0] ^= 1
+				return ver, err
 			}}, wantErr: ErrReportDataMismatch},
 		{name: "real quote rejected by the checker", certs: realQuote.Certificate,
-			v: Verifier{Now: clockAt(t0), verifyReal: func([]byte, time.Time) (quoteData, error) {
-				return quoteData{}, errors.New("TCB out of date")
-			}}, wantText: "verify TDX quote: TCB out of date"},
+			v: Verifier{Now: clockAt(t0), verifyQuote: func([]byte, VerifyOptions) (*Verification, error) {
+				return nil, errors.New("TCB out of date")
+			}}, wantText: "TCB out of date"},
+		{name: "real quote checked at the Verifier's clock", certs: realQuote.Certificate,
+			v: Verifier{Now: clockAt(t0), verifyQuote: func(q []byte, opts VerifyOptions) (*Verification, error) {
+				if !opts.Now.Equal(t0) {
+					return nil, fmt.Errorf("quote checked at %v, want %v", opts.Now, t0)
+				}
+				return realOK(q, opts)
+			}}, wantImage: realHash},
+		{name: "QuoteOptions.Now overrides the clock", certs: realQuote.Certificate,
+			v: Verifier{Now: clockAt(t0), QuoteOptions: VerifyOptions{Now: t0.Add(-time.Hour)},
+				verifyQuote: func(q []byte, opts VerifyOptions) (*Verification, error) {
+					if !opts.Now.Equal(t0.Add(-time.Hour)) {
+						return nil, fmt.Errorf("quote checked at %v, want QuoteOptions.Now", opts.Now)
+					}
+					return realOK(q, opts)
+				}}, wantImage: realHash},
+		{name: "policy applies to real quotes", certs: realQuote.Certificate,
+			v:        Verifier{Now: clockAt(t0), verifyQuote: realOK, Policy: Policy{AllowedMRTD: [][48]byte{{9}}}},
+			wantText: "MRTD not in policy allowlist: peer has 010203"},
+		{name: "policy applies to fake quotes", certs: [][]byte{good},
+			v:        Verifier{Now: clockAt(t0), AllowFake: true, Policy: Policy{AllowedCollateralRootHashes: [][48]byte{IntelRootKeyID}}},
+			wantText: "collateral root hash not in policy allowlist: peer has " + strings.Repeat("00", 48)},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"io/fs"
+	"slices"
 	"sync"
 
+	"github.com/cocoon-provider/cocoon-provider/attest"
 	"github.com/cocoon-provider/cocoon-provider/engine/gpu"
 	"github.com/cocoon-provider/cocoon-provider/engine/hostcheck"
 	"github.com/cocoon-provider/cocoon-provider/engine/vm"
@@ -83,9 +85,18 @@ func qemuFacts(q vm.QEMUInfo, err error) hostcheck.QEMUFacts {
 }
 
 // doctorGPUs hands the doctor the GPU facts it judges. NVML reports the
-// confidential-computing mode for the whole system; GPUs it cannot see
-// (bound to vfio-pci) have an unknown mode.
+// confidential-computing mode for the whole system, and attest judges it;
+// a GPU whose mode NVML cannot read (one bound to vfio-pci, which NVML
+// cannot see) gets how to read it another way.
 func doctorGPUs(inv gpu.Inventory) []hostcheck.GPU {
+	var ccMode string
+	var ccReasons []string
+	if cc := inv.NVML.CC; cc != nil && cc.NVML {
+		ccReasons = cc.ModeReasons()
+		if cc.Mode != attest.CCUnsupported {
+			ccMode = cc.Mode
+		}
+	}
 	out := make([]hostcheck.GPU, 0, len(inv.GPUs))
 	for _, g := range inv.GPUs {
 		d := hostcheck.GPU{PCIBusID: g.BusID, Name: g.Name, VendorID: g.VendorID, DeviceID: g.DeviceID,
@@ -94,8 +105,13 @@ func doctorGPUs(inv gpu.Inventory) []hostcheck.GPU {
 		if d.Name == "" && g.Model != nil {
 			d.Name = g.Model.Name
 		}
-		if g.Source == gpu.SourceNVML && inv.NVML.CC != nil {
-			d.CCMode = inv.NVML.CC.Mode
+		switch {
+		case g.Source != gpu.SourceNVML:
+			d.CCReasons = []string{attest.CCQueryFix(g.BusID)}
+		case ccMode == "":
+			d.CCReasons = append(slices.Clip(ccReasons), attest.CCQueryFix(g.BusID))
+		default:
+			d.CCMode, d.CCReasons = ccMode, ccReasons
 		}
 		if g.MemoryTotalMiB != nil {
 			d.MemoryMiB = *g.MemoryTotalMiB

@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -11,6 +12,8 @@ import (
 	"github.com/NVIDIA/go-nvml/pkg/nvml/mock"
 	"github.com/NVIDIA/go-nvml/pkg/nvml/mock/dgxh100"
 
+	"github.com/cocoon-provider/cocoon-provider/attest"
+	"github.com/cocoon-provider/cocoon-provider/engine/gpu"
 	"github.com/cocoon-provider/cocoon-provider/engine/hostcheck"
 	"github.com/cocoon-provider/cocoon-provider/engine/store"
 	"github.com/cocoon-provider/cocoon-provider/engine/vm"
@@ -63,9 +66,51 @@ func TestCheckWiresSysfsGPUIntoDoctor(t *testing.T) {
 	if c, _ := r.Check("gpu"); c.Observed != "NVIDIA H100 SXM5 80GB at 0000:17:00.0" {
 		t.Errorf("gpu observed %q", c.Observed)
 	}
+	if c, _ := r.Check("gpu_cc"); c.Fix != attest.CCQueryFix("0000:17:00.0") {
+		t.Errorf("gpu_cc fix %q", c.Fix)
+	}
 	st := s.State()
 	if st.Report == nil || len(st.GPUs.GPUs) != 1 {
 		t.Fatalf("state after check = %+v", st)
+	}
+}
+
+// TestDoctorGPUsCC: the GPUs NVML sees get the mode and attest's reasons;
+// a GPU only sysfs found, or one whose mode NVML could not read, gets how
+// to read it with gpu-admin-tools.
+func TestDoctorGPUsCC(t *testing.T) {
+	nvGPU := gpu.GPU{Source: gpu.SourceNVML, BusID: "0000:1b:00.0", VendorID: "10de", DeviceID: "2330"}
+	vfio := gpu.GPU{Source: gpu.SourceSysfs, BusID: "0000:43:00.0", VendorID: "10de", DeviceID: "2330", KernelDriver: "vfio-pci"}
+	dev := []attest.CCDevice{{BusID: "00000000:1B:00.0"}}
+	tests := []struct {
+		name string
+		cc   *attest.CCReport
+		mode string
+		want []string // substrings of each GPU's first reason; "" for none
+	}{
+		{"cc on", &attest.CCReport{NVML: true, Mode: attest.CCModeOn, Environment: attest.CCEnvProduction, Devices: dev},
+			attest.CCModeOn, []string{"", "--gpu-bdf=0000:43:00.0 --query-cc-mode"}},
+		{"cc off", &attest.CCReport{NVML: true, Mode: attest.CCModeOff, Devices: dev},
+			attest.CCModeOff, []string{"--gpu-bdf=0000:1b:00.0 --set-ppcie-mode=off", "--gpu-bdf=0000:43:00.0 --query-cc-mode"}},
+		{"mode unreadable", &attest.CCReport{NVML: true, Devices: dev, Notes: []string{"cc state: ERROR_UNKNOWN"}},
+			"", []string{"CC mode could not be read (ERROR_UNKNOWN)", "--gpu-bdf=0000:43:00.0 --query-cc-mode"}},
+		{"no report", nil, "", []string{"--gpu-bdf=0000:1b:00.0 --query-cc-mode", "--gpu-bdf=0000:43:00.0 --query-cc-mode"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := doctorGPUs(gpu.Inventory{NVML: gpu.NVMLStatus{Loaded: true, CC: tt.cc}, GPUs: []gpu.GPU{nvGPU, vfio}})
+			if len(got) != 2 || got[0].CCMode != tt.mode || got[1].CCMode != "" {
+				t.Fatalf("doctor GPUs = %+v, want modes %q and unknown", got, tt.mode)
+			}
+			for i, want := range tt.want {
+				switch r := got[i].CCReasons; {
+				case want == "" && len(r) != 0:
+					t.Errorf("GPU %d reasons %q, want none", i, r)
+				case want != "" && (len(r) == 0 || !strings.Contains(r[0], want)):
+					t.Errorf("GPU %d reasons %q, want %q first", i, r, want)
+				}
+			}
+		})
 	}
 }
 

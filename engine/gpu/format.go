@@ -3,6 +3,8 @@ package gpu
 import (
 	"strconv"
 	"strings"
+
+	"github.com/cocoon-provider/cocoon-provider/attest"
 )
 
 // Unknown is the text shown for a value that could not be read.
@@ -81,17 +83,6 @@ func FormatCount(v *int) string {
 		return Unknown
 	}
 	return strconv.Itoa(*v)
-}
-
-// FormatBool formats a flag as "yes" or "no".
-func FormatBool(v *bool) string {
-	switch {
-	case v == nil:
-		return Unknown
-	case *v:
-		return "yes"
-	}
-	return "no"
 }
 
 // FormatPCIID formats vendor and device ids as "10de:2330".
@@ -207,16 +198,19 @@ func (st NVMLStatus) Describe() []Row {
 	}
 	cc := st.CC
 	if cc == nil {
-		cc = &CCState{}
+		cc = &attest.CCReport{}
 	}
 	rows = append(rows,
 		Row{"CC mode", FormatText(cc.Mode)},
 		Row{"CC environment", FormatText(cc.Environment)},
-		Row{"CC CPU capability", FormatText(cc.CPUCapability)},
-		Row{"CC GPUs capable", FormatBool(cc.GPUsCapable)},
-		Row{"CC GPUs ready", FormatBool(cc.GPUsReady)},
-		Row{"CC multi-GPU mode", FormatText(cc.MultiGPUMode)},
+		Row{"CC CPU capability", FormatText(cc.CPU)},
+		Row{"CC GPUs", FormatText(cc.GPUs)},
+		Row{"CC GPUs ready", FormatText(cc.GPUsReady)},
+		Row{"CC multi-GPU mode", FormatText(cc.MultiGPU)},
 	)
+	if len(cc.Notes) > 0 {
+		rows = append(rows, Row{"CC notes", strings.Join(cc.Notes, "; ")})
+	}
 	if len(st.Notes) > 0 {
 		rows = append(rows, Row{"Notes", strings.Join(st.Notes, "; ")})
 	}

@@ -2,6 +2,8 @@ package gpu
 
 import (
 	"testing"
+
+	"github.com/cocoon-provider/cocoon-provider/attest"
 )
 
 func TestFormatters(t *testing.T) {
@@ -25,9 +27,6 @@ func TestFormatters(t *testing.T) {
 		{"power unknown", FormatPower(nil, nil), "unknown"},
 		{"count", FormatCount(ptr(0)), "0"},
 		{"count unknown", FormatCount(nil), "unknown"},
-		{"bool yes", FormatBool(ptr(true)), "yes"},
-		{"bool no", FormatBool(ptr(false)), "no"},
-		{"bool unknown", FormatBool(nil), "unknown"},
 		{"pci id", FormatPCIID("10de", "2330"), "10de:2330"},
 		{"pci id half", FormatPCIID("10de", ""), "10de:unknown"},
 		{"pci id unknown", FormatPCIID("", ""), "unknown"},
@@ -139,14 +138,16 @@ func TestDescribeNVMLStatus(t *testing.T) {
 		},
 		{
 			name: "CC on",
-			st: NVMLStatus{Loaded: true, DriverVersion: "550.54.15", CUDAVersion: "12.4", CC: &CCState{
-				Mode: CCModeOn, Environment: "production", CPUCapability: CPUCapIntelTDX,
-				GPUsCapable: ptr(true), GPUsReady: ptr(false), MultiGPUMode: "protected-pcie",
-			}, Notes: []string{"cc settings: ERROR_UNKNOWN"}},
+			st: NVMLStatus{Loaded: true, DriverVersion: "550.54.15", CUDAVersion: "12.4", CC: &attest.CCReport{
+				NVML: true, Mode: attest.CCModeOn, Environment: attest.CCEnvProduction, CPU: attest.CCCPUIntelTDX,
+				GPUs: attest.CCGPUsCapable, GPUsReady: attest.CCReadyNotAccepting, MultiGPU: attest.CCMultiGPUProtectedPCIe,
+				Notes: []string{"cc settings: ERROR_UNKNOWN"},
+			}, Notes: []string{"cuda version: ERROR_UNKNOWN"}},
 			want: map[string]string{
 				"NVML": "loaded", "Driver version": "550.54.15", "CUDA version": "12.4", "CC mode": "on",
-				"CC environment": "production", "CC CPU capability": "intel-tdx", "CC GPUs capable": "yes",
-				"CC GPUs ready": "no", "CC multi-GPU mode": "protected-pcie", "Notes": "cc settings: ERROR_UNKNOWN",
+				"CC environment": "production", "CC CPU capability": "intel-tdx", "CC GPUs": "capable",
+				"CC GPUs ready": "not-accepting", "CC multi-GPU mode": "protected-pcie",
+				"CC notes": "cc settings: ERROR_UNKNOWN", "Notes": "cuda version: ERROR_UNKNOWN",
 			},
 		},
 	}

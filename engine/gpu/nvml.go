@@ -4,69 +4,34 @@ import (
 	"context"
 	"fmt"
 	"strconv"
+	"strings"
 
 	"github.com/NVIDIA/go-nvml/pkg/nvml"
 )
 
-// NVML symbols that older or newer drivers may lack. go-nvml binds symbols
-// lazily, so calling one the loaded library does not export would abort
-// the process; each is looked up once after Init. The CC calls exist from
-// the R535 drivers on; nvmlDeviceGetTemperature is deprecated since CUDA
-// 13 and may disappear.
-const (
-	symTemperature  = "nvmlDeviceGetTemperature"
-	symCCState      = "nvmlSystemGetConfComputeState"
-	symCCCaps       = "nvmlSystemGetConfComputeCapabilities"
-	symCCReady      = "nvmlSystemGetConfComputeGpusReadyState"
-	symCCSettings   = "nvmlSystemGetConfComputeSettings"
-	symCCMemSize    = "nvmlDeviceGetConfComputeMemSizeInfo"
-	symCCProtMemUse = "nvmlDeviceGetConfComputeProtectedMemoryUsage"
-)
-
-// initReason explains an NVML Init failure in words.
-func initReason(ret nvml.Return) string {
-	var why string
-	switch ret {
-	case nvml.ERROR_LIBRARY_NOT_FOUND:
-		why = "NVML library (libnvidia-ml.so.1) not found: the NVIDIA driver is not installed"
-	case nvml.ERROR_DRIVER_NOT_LOADED:
-		why = "the NVIDIA kernel driver is not loaded"
-	case nvml.ERROR_NO_PERMISSION:
-		why = "no permission to talk to the NVIDIA driver"
-	case nvml.ERROR_LIB_RM_VERSION_MISMATCH:
-		why = "the NVML library and the loaded kernel driver are different versions (reboot or reload the driver)"
-	case nvml.ERROR_INSUFFICIENT_POWER:
-		why = "a GPU is not correctly powered"
-	default:
-		why = "NVML could not be initialised"
-	}
-	return fmt.Sprintf("%s (%s)", why, ret.Error())
-}
+// symTemperature is nvmlDeviceGetTemperature, deprecated since CUDA 13;
+// a newer driver may not export it. go-nvml binds symbols lazily, so
+// calling one the loaded library lacks would abort the process: it is
+// looked up once after Init. The confidential-computing calls are
+// attest.GPUCCState's, which looks up its own.
+const symTemperature = "nvmlDeviceGetTemperature"
 
 // nvmlSession is an initialised NVML library.
 type nvmlSession struct {
 	lib nvml.Interface
-	// Which optional symbols the loaded library exports.
-	temperature                                                   bool
-	ccState, ccCaps, ccReady, ccSettings, ccMemSize, ccProtMemUse bool
+	// temperature is whether the loaded library exports symTemperature.
+	temperature bool
 }
 
 // newSession wraps an NVML library whose Init succeeded. An implementation
 // without Extensions (a test double) is assumed to have every symbol.
 func newSession(lib nvml.Interface) *nvmlSession {
-	s := &nvmlSession{lib: lib}
+	s := &nvmlSession{lib: lib, temperature: true}
 	var ext nvml.ExtendedInterface
-	haveExt := protect(func() { ext = lib.Extensions() }) && ext != nil
-	has := func(sym string) bool {
-		if !haveExt {
-			return true
-		}
+	if protect(func() { ext = lib.Extensions() }) && ext != nil {
 		var err error
-		return protect(func() { err = ext.LookupSymbol(sym) }) && err == nil
+		s.temperature = protect(func() { err = ext.LookupSymbol(symTemperature) }) && err == nil
 	}
-	s.temperature = has(symTemperature)
-	s.ccState, s.ccCaps, s.ccReady = has(symCCState), has(symCCCaps), has(symCCReady)
-	s.ccSettings, s.ccMemSize, s.ccProtMemUse = has(symCCSettings), has(symCCMemSize), has(symCCProtMemUse)
 	return s
 }
 
@@ -107,7 +72,7 @@ func (r *recorder) call(field string, f func() nvml.Return) (ok bool) {
 	}
 }
 
-// system reads the driver and CUDA versions and the CC state into st.
+// system reads the driver and CUDA versions into st.
 func (s *nvmlSession) system(st *NVMLStatus) {
 	var r recorder
 	var drv string
@@ -118,51 +83,12 @@ func (s *nvmlSession) system(st *NVMLStatus) {
 	if r.call("cuda version", func() (ret nvml.Return) { cuda, ret = s.lib.SystemGetCudaDriverVersion(); return }) {
 		st.CUDAVersion = formatCUDAVersion(cuda)
 	}
-	st.CC = s.ccSystem(&r)
 	st.Notes = r.notes
-}
-
-// ccSystem reads the system-wide CC state; nil when nothing is known.
-func (s *nvmlSession) ccSystem(r *recorder) *CCState {
-	var cc CCState
-	known := false
-	var state nvml.ConfComputeSystemState
-	if s.ccState && r.call("cc state", func() (ret nvml.Return) { state, ret = s.lib.SystemGetConfComputeState(); return }) {
-		known = true
-		cc.Mode = ccMode(state.CcFeature, state.DevToolsMode)
-		cc.Environment = ccEnvironment(state.Environment)
-	}
-	var caps nvml.ConfComputeSystemCaps
-	if s.ccCaps && r.call("cc capabilities", func() (ret nvml.Return) { caps, ret = s.lib.SystemGetConfComputeCapabilities(); return }) {
-		known = true
-		cc.CPUCapability = ccCPUCap(caps.CpuCaps)
-		capable := caps.GpusCaps == nvml.CC_SYSTEM_GPUS_CC_CAPABLE
-		cc.GPUsCapable = &capable
-	}
-	var ready uint32
-	if s.ccReady && r.call("cc ready state", func() (ret nvml.Return) { ready, ret = s.lib.SystemGetConfComputeGpusReadyState(); return }) {
-		known = true
-		accepting := ready == nvml.CC_ACCEPTING_CLIENT_REQUESTS_TRUE
-		cc.GPUsReady = &accepting
-	}
-	var set nvml.SystemConfComputeSettings
-	if s.ccSettings && r.call("cc settings", func() (ret nvml.Return) { set, ret = s.lib.SystemGetConfComputeSettings(); return }) {
-		known = true
-		cc.MultiGPUMode = ccMultiGPU(set.MultiGpuMode)
-		if cc.Mode == "" {
-			cc.Mode = ccMode(set.CcFeature, set.DevToolsMode)
-			cc.Environment = ccEnvironment(set.Environment)
-		}
-	}
-	if !known {
-		return nil
-	}
-	return &cc
 }
 
 // devices reads every device NVML reports. Devices whose handle cannot be
 // obtained are skipped with a note; sysfs will still list them.
-func (s *nvmlSession) devices(ctx context.Context, ccOn bool) ([]GPU, []string, error) {
+func (s *nvmlSession) devices(ctx context.Context) ([]GPU, []string, error) {
 	var count int
 	var r recorder
 	if !r.call("device count", func() (ret nvml.Return) { count, ret = s.lib.DeviceGetCount(); return }) {
@@ -188,14 +114,14 @@ func (s *nvmlSession) devices(ctx context.Context, ccOn bool) ([]GPU, []string, 
 			notes = append(notes, fmt.Sprintf("nvml device %d: %s", i, why))
 			continue
 		}
-		gpus = append(gpus, s.device(i, dev, ccOn))
+		gpus = append(gpus, s.device(i, dev))
 	}
 	return gpus, notes, nil
 }
 
 // device reads one device. Every field is independent: a failure leaves
 // that field unknown.
-func (s *nvmlSession) device(index int, dev nvml.Device, ccOn bool) GPU {
+func (s *nvmlSession) device(index int, dev nvml.Device) GPU {
 	g := GPU{Source: SourceNVML, Index: &index}
 	var r recorder
 
@@ -208,7 +134,7 @@ func (s *nvmlSession) device(index int, dev nvml.Device, ccOn bool) GPU {
 	}
 	var pci nvml.PciInfo
 	if r.call("pci info", func() (ret nvml.Return) { pci, ret = dev.GetPciInfo(); return }) {
-		g.BusID = NormalizeBusID(int8String(pci.BusId[:]))
+		g.BusID = pciBusID(pci)
 		if pci.PciDeviceId != 0 {
 			g.VendorID = fmt.Sprintf("%04x", pci.PciDeviceId&0xffff)
 			g.DeviceID = fmt.Sprintf("%04x", pci.PciDeviceId>>16)
@@ -250,18 +176,6 @@ func (s *nvmlSession) device(index int, dev nvml.Device, ccOn bool) GPU {
 	}
 	g.Processes = processCount(dev, &r)
 
-	if ccOn {
-		var info nvml.ConfComputeMemSizeInfo
-		if s.ccMemSize && r.call("cc memory size", func() (ret nvml.Return) { info, ret = dev.GetConfComputeMemSizeInfo(); return }) {
-			prot, unprot := info.ProtectedMemSizeKib>>10, info.UnprotectedMemSizeKib>>10
-			g.CCProtectedMiB, g.CCUnprotectedMiB = &prot, &unprot
-		}
-		var pm nvml.Memory
-		if s.ccProtMemUse && r.call("cc protected memory usage", func() (ret nvml.Return) { pm, ret = dev.GetConfComputeProtectedMemoryUsage(); return }) {
-			used := pm.Used >> 20
-			g.CCProtectedUsedMiB = &used
-		}
-	}
 	g.Notes = r.notes
 	return g
 }
@@ -291,16 +205,15 @@ func processCount(dev nvml.Device, r *recorder) *int {
 	return &n
 }
 
-// int8String converts a NUL-terminated C char array to a string.
-func int8String(b []int8) string {
-	out := make([]byte, 0, len(b))
-	for _, c := range b {
-		if c == 0 {
-			break
-		}
-		out = append(out, byte(c))
+// pciBusID returns NVML's NUL-terminated bus id ("00000000:17:00.0") in
+// sysfs form (NormalizeBusID).
+func pciBusID(pci nvml.PciInfo) string {
+	var b [len(pci.BusId)]byte
+	for i, c := range pci.BusId {
+		b[i] = byte(c)
 	}
-	return string(out)
+	id, _, _ := strings.Cut(string(b[:]), "\x00")
+	return NormalizeBusID(id)
 }
 
 // formatCUDAVersion turns NVML's 12040 into "12.4".
@@ -336,60 +249,3 @@ func archName(a nvml.DeviceArchitecture) string {
 	}
 	return ""
 }
-
-// ccMode maps NVML's CC feature and devtools flags to a CCMode* value.
-// DevTools mode is a variant of CC on, so it wins over the feature flag.
-func ccMode(feature, devTools uint32) string {
-	switch {
-	case devTools == nvml.CC_SYSTEM_DEVTOOLS_MODE_ON:
-		return CCModeDevTools
-	case feature == nvml.CC_SYSTEM_FEATURE_ENABLED:
-		return CCModeOn
-	case feature == nvml.CC_SYSTEM_FEATURE_DISABLED:
-		return CCModeOff
-	}
-	return unknownValue(feature)
-}
-
-func ccEnvironment(v uint32) string {
-	switch v {
-	case nvml.CC_SYSTEM_ENVIRONMENT_UNAVAILABLE:
-		return "unavailable"
-	case nvml.CC_SYSTEM_ENVIRONMENT_SIM:
-		return "simulation"
-	case nvml.CC_SYSTEM_ENVIRONMENT_PROD:
-		return "production"
-	}
-	return unknownValue(v)
-}
-
-func ccCPUCap(v uint32) string {
-	switch v {
-	case nvml.CC_SYSTEM_CPU_CAPS_NONE:
-		return CPUCapNone
-	case nvml.CC_SYSTEM_CPU_CAPS_AMD_SEV:
-		return CPUCapAMDSEV
-	case nvml.CC_SYSTEM_CPU_CAPS_INTEL_TDX:
-		return CPUCapIntelTDX
-	case nvml.CC_SYSTEM_CPU_CAPS_AMD_SEV_SNP:
-		return CPUCapAMDSEVSNP
-	case nvml.CC_SYSTEM_CPU_CAPS_AMD_SNP_VTOM:
-		return CPUCapAMDSNPVTOM
-	}
-	return unknownValue(v)
-}
-
-func ccMultiGPU(v uint32) string {
-	switch v {
-	case nvml.CC_SYSTEM_MULTIGPU_NONE:
-		return "none"
-	case nvml.CC_SYSTEM_MULTIGPU_PROTECTED_PCIE:
-		return "protected-pcie"
-	case nvml.CC_SYSTEM_MULTIGPU_NVLE:
-		return "nvle"
-	}
-	return unknownValue(v)
-}
-
-// unknownValue keeps an enum value this package does not know visible.
-func unknownValue(v uint32) string { return "unknown(" + strconv.FormatUint(uint64(v), 10) + ")" }

@@ -14,6 +14,8 @@ import (
 	"github.com/NVIDIA/go-nvml/pkg/nvml/mock/dgxh100"
 	"github.com/NVIDIA/go-nvml/pkg/nvml/mock/dgxh200"
 	"github.com/NVIDIA/go-nvml/pkg/nvml/mock/server"
+
+	"github.com/cocoon-provider/cocoon-provider/attest"
 )
 
 // nvmlBusID writes a sysfs address the way NVML does: an 8-digit domain,
@@ -54,7 +56,7 @@ func completeServer(s *server.Server, addrs []string) *server.Server {
 
 // completeDevice gives device i: i GiB used, 10*i % utilisation, 30+i °C,
 // 100.5+i W of 700 W, i distinct processes (one listed as both compute
-// and graphics), and 1 GiB unprotected CC memory.
+// and graphics), 1 GiB unprotected CC memory, and no CC certificates (NOT_SUPPORTED, as with CC off).
 func completeDevice(d *server.Device, i int, addr string) {
 	id := d.Config.PciDeviceId
 	d.MemoryInfo.Used = uint64(i) << 30
@@ -93,6 +95,9 @@ func completeDevice(d *server.Device, i int, addr string) {
 	d.GetConfComputeProtectedMemoryUsageFunc = func() (nvml.Memory, nvml.Return) {
 		return nvml.Memory{Total: d.MemoryInfo.Total - 1<<30, Used: d.MemoryInfo.Used}, nvml.SUCCESS
 	}
+	d.GetConfComputeGpuCertificateFunc = func() (nvml.ConfComputeGpuCertificate, nvml.Return) {
+		return nvml.ConfComputeGpuCertificate{}, nvml.ERROR_NOT_SUPPORTED
+	}
 }
 
 func dgxH100() *server.Server { return completeServer(dgxh100.New(), dgxH100Slots) }
@@ -116,9 +121,12 @@ func TestScanDGXH100(t *testing.T) {
 	if !st.Loaded || st.Reason != "" || st.DriverVersion != "550.54.15" || st.CUDAVersion != "12.4" || len(st.Notes) != 0 {
 		t.Errorf("NVML status = %+v", st)
 	}
-	if cc := st.CC; cc == nil || cc.Mode != CCModeOff || cc.Environment != "unavailable" || cc.CPUCapability != CPUCapNone ||
-		FormatBool(cc.GPUsCapable) != "yes" || FormatBool(cc.GPUsReady) != "no" || cc.MultiGPUMode != "none" {
+	if cc := st.CC; cc == nil || !cc.NVML || cc.Mode != attest.CCModeOff || cc.Environment != attest.CCEnvUnavailable ||
+		cc.CPU != attest.CCCPUNone || cc.GPUs != attest.CCGPUsCapable || cc.GPUsReady != attest.CCReadyNotAccepting ||
+		cc.MultiGPU != attest.CCMultiGPUNone || len(cc.Devices) != 8 || len(cc.Notes) != 0 {
 		t.Errorf("CC = %+v", st.CC)
+	} else if mr := cc.ModeReasons(); len(mr) == 0 || !strings.HasPrefix(mr[0], "CC mode is off") || !strings.Contains(mr[0], "--gpu-bdf=0000:1b:00.0") {
+		t.Errorf("CC mode reasons = %q, want CC off at the first GPU", mr)
 	}
 	if len(inv.GPUs) != 8 {
 		t.Fatalf("got %d GPUs, want 8", len(inv.GPUs))
@@ -165,11 +173,12 @@ func TestScanDGXH100(t *testing.T) {
 	if len(uuids) != 8 {
 		t.Errorf("UUIDs not distinct: %v", uuids)
 	}
-	if n := len(srv.InitCalls()); n != 1 {
-		t.Errorf("Init called %d times", n)
+	// The scanner's session, and GPUCCState's reference on top of it.
+	if n := len(srv.InitCalls()); n != 2 {
+		t.Errorf("Init called %d times, want 2", n)
 	}
-	if n := len(srv.ShutdownCalls()); n != 1 {
-		t.Errorf("Shutdown called %d times, want 1", n)
+	if n := len(srv.ShutdownCalls()); n != 2 {
+		t.Errorf("Shutdown called %d times, want 2", n)
 	}
 }
 
@@ -330,11 +339,10 @@ func TestScanCCOn(t *testing.T) {
 	}
 	inv := scanOnce(t, Options{NVML: srv})
 
-	want := CCState{Mode: CCModeOn, Environment: "production", CPUCapability: CPUCapIntelTDX, MultiGPUMode: "protected-pcie"}
 	cc := inv.NVML.CC
-	if cc == nil || cc.Mode != want.Mode || cc.Environment != want.Environment || cc.CPUCapability != want.CPUCapability ||
-		cc.MultiGPUMode != want.MultiGPUMode || FormatBool(cc.GPUsCapable) != "yes" || FormatBool(cc.GPUsReady) != "yes" {
-		t.Fatalf("CC = %+v, want %+v, capable and ready", cc, want)
+	if cc == nil || cc.Mode != attest.CCModeOn || cc.Environment != attest.CCEnvProduction || cc.CPU != attest.CCCPUIntelTDX ||
+		cc.MultiGPU != attest.CCMultiGPUProtectedPCIe || cc.GPUs != attest.CCGPUsCapable || cc.GPUsReady != attest.CCReadyAccepting {
+		t.Fatalf("CC = %+v, want on in production, TDX, PPCIe, capable and ready", cc)
 	}
 	for i, g := range inv.GPUs {
 		if got := FormatMemory(g.CCProtectedUsedMiB, g.CCProtectedMiB); i < 7 && got != FormatMemory(ptr(uint64(i*1024)), ptr(uint64(80896))) {
@@ -346,23 +354,6 @@ func TestScanCCOn(t *testing.T) {
 	}
 	if g := inv.GPUs[7]; g.CCProtectedUsedMiB != nil || len(g.Notes) != 0 {
 		t.Errorf("GPU 7: protected used %v notes %q, want unknown and no note", g.CCProtectedUsedMiB, g.Notes)
-	}
-}
-
-func TestCCMode(t *testing.T) {
-	tests := []struct {
-		feature, devTools uint32
-		want              string
-	}{
-		{nvml.CC_SYSTEM_FEATURE_DISABLED, nvml.CC_SYSTEM_DEVTOOLS_MODE_OFF, CCModeOff},
-		{nvml.CC_SYSTEM_FEATURE_ENABLED, nvml.CC_SYSTEM_DEVTOOLS_MODE_OFF, CCModeOn},
-		{nvml.CC_SYSTEM_FEATURE_ENABLED, nvml.CC_SYSTEM_DEVTOOLS_MODE_ON, CCModeDevTools},
-		{7, nvml.CC_SYSTEM_DEVTOOLS_MODE_OFF, "unknown(7)"},
-	}
-	for _, tt := range tests {
-		if got := ccMode(tt.feature, tt.devTools); got != tt.want {
-			t.Errorf("ccMode(%d, %d) = %q, want %q", tt.feature, tt.devTools, got, tt.want)
-		}
 	}
 }
 
@@ -383,8 +374,14 @@ func TestScanOldDriverSkipsMissingSymbols(t *testing.T) {
 		device(srv, i).GetTemperatureFunc = nil
 	}
 	inv := scanOnce(t, Options{NVML: srv})
-	if inv.NVML.CC != nil || len(inv.NVML.Notes) != 0 {
-		t.Errorf("CC = %+v, notes %q; want no CC state and no notes", inv.NVML.CC, inv.NVML.Notes)
+	cc := inv.NVML.CC
+	if cc == nil || cc.Mode != attest.CCUnsupported || cc.GPUsReady != attest.CCUnsupported || len(inv.NVML.Notes) != 0 {
+		t.Fatalf("CC = %+v, notes %q; want CC unsupported and no NVML notes", cc, inv.NVML.Notes)
+	}
+	for _, n := range cc.Notes {
+		if !strings.Contains(n, "lacks nvml") {
+			t.Errorf("CC note %q, want only missing symbols", n)
+		}
 	}
 	for i, g := range inv.GPUs {
 		if g.TemperatureC != nil || len(g.Notes) != 0 {
@@ -407,10 +404,11 @@ func TestScanSystemCallErrors(t *testing.T) {
 	if !st.Loaded || st.CUDAVersion != "" || st.DriverVersion == "" {
 		t.Errorf("status = %+v", st)
 	}
-	if st.CC == nil || st.CC.Mode != "" || st.CC.CPUCapability != CPUCapNone {
-		t.Errorf("CC = %+v, want unknown mode and the capabilities", st.CC)
+	if st.CC == nil || st.CC.Mode != attest.CCUnsupported || st.CC.CPU != attest.CCCPUNone {
+		t.Errorf("CC = %+v, want mode unsupported and the capabilities", st.CC)
 	}
-	checkNotes(t, "NVML notes", st.Notes, []string{"cuda version: ERROR_UNKNOWN", "cc settings: ERROR_ARGUMENT_VERSION_MISMATCH"})
+	checkNotes(t, "NVML notes", st.Notes, []string{"cuda version: ERROR_UNKNOWN"})
+	checkNotes(t, "CC notes", st.CC.Notes, []string{"cc settings: ERROR_ARGUMENT_VERSION_MISMATCH"})
 }
 
 func TestScanInitFailure(t *testing.T) {
@@ -495,6 +493,7 @@ func TestScannerRetriesInit(t *testing.T) {
 	start := clk.t
 	s := NewScanner(Options{NVML: srv, Now: clk.now})
 
+	// Once loaded, each CC report (attest.GPUCCState) adds an Init of its own.
 	steps := []struct {
 		after     time.Duration
 		result    nvml.Return
@@ -504,9 +503,9 @@ func TestScannerRetriesInit(t *testing.T) {
 		{0, nvml.ERROR_DRIVER_NOT_LOADED, 1, false},
 		{10 * time.Second, nvml.SUCCESS, 1, false}, // too soon to retry
 		{29 * time.Second, nvml.SUCCESS, 1, false},
-		{30 * time.Second, nvml.SUCCESS, 2, true},
-		{31 * time.Second, nvml.SUCCESS, 2, true}, // stays initialised
-		{time.Hour, nvml.SUCCESS, 2, true},
+		{30 * time.Second, nvml.SUCCESS, 3, true}, // the session and a CC report
+		{31 * time.Second, nvml.SUCCESS, 3, true}, // stays initialised, CC report kept
+		{time.Hour, nvml.SUCCESS, 4, true},        // a fresh CC report
 	}
 	for _, st := range steps {
 		clk.t = start.Add(st.after)
@@ -534,8 +533,8 @@ func TestScannerRetriesInit(t *testing.T) {
 	if err := s.Close(); err != nil {
 		t.Fatalf("second Close: %v", err)
 	}
-	if n := len(srv.ShutdownCalls()); n != 1 {
-		t.Errorf("Shutdown called %d times, want 1", n)
+	if n := len(srv.ShutdownCalls()); n != 3 {
+		t.Errorf("Shutdown called %d times, want 3 (two CC reports, one Close)", n)
 	}
 	if _, err := s.Scan(context.Background()); !errors.Is(err, ErrClosed) {
 		t.Errorf("Scan after Close = %v, want ErrClosed", err)
@@ -568,8 +567,9 @@ func TestScannerDropsLostDriver(t *testing.T) {
 	}
 	lost = false
 	clk.t = clk.t.Add(InitRetryInterval)
-	if inv, err = s.Scan(context.Background()); err != nil || !inv.NVML.Loaded || len(srv.InitCalls()) != 2 {
-		t.Errorf("after retry: loaded %v, %d Init calls, err %v", inv.NVML.Loaded, len(srv.InitCalls()), err)
+	// The session's second Init, and the CC report's.
+	if inv, err = s.Scan(context.Background()); err != nil || !inv.NVML.Loaded || len(srv.InitCalls()) != 3 || inv.NVML.CC == nil {
+		t.Errorf("after retry: loaded %v, %d Init calls, CC %v, err %v", inv.NVML.Loaded, len(srv.InitCalls()), inv.NVML.CC, err)
 	}
 }
 
@@ -602,8 +602,57 @@ func TestScannerConcurrentScans(t *testing.T) {
 			t.Error(err)
 		}
 	}
-	if n := len(srv.InitCalls()); n != 1 {
-		t.Errorf("Init called %d times by concurrent scans, want 1", n)
+	if n, cc := len(srv.InitCalls()), len(srv.SystemGetConfComputeStateCalls()); n != 2 || cc != 1 {
+		t.Errorf("concurrent scans: %d Init calls, %d CC reports; want 2 (the session and the report) and 1", n, cc)
+	}
+}
+
+// TestScannerCCInterval: a scan reuses the CC report for CCInterval, and
+// reads a new one when the interval is over or the set of GPUs changes.
+func TestScannerCCInterval(t *testing.T) {
+	srv := dgxH100()
+	lost := false
+	byIndex := srv.DeviceGetHandleByIndexFunc
+	srv.DeviceGetHandleByIndexFunc = func(i int) (nvml.Device, nvml.Return) {
+		if lost && i == 2 {
+			return nil, nvml.ERROR_GPU_IS_LOST
+		}
+		return byIndex(i)
+	}
+	clk := &clock{t: time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)}
+	start := clk.t
+	s := NewScanner(Options{NVML: srv, Now: clk.now})
+	defer s.Close()
+	steps := []struct {
+		after   time.Duration
+		lost    bool
+		reports int
+	}{
+		{0, false, 1},
+		{time.Second, false, 1},
+		{CCInterval - time.Second, false, 1},
+		{CCInterval, false, 2},
+		{CCInterval + time.Second, true, 3}, // GPU 2 went away
+		{CCInterval + 2*time.Second, true, 3},
+	}
+	var first *attest.CCReport
+	for _, st := range steps {
+		clk.t, lost = start.Add(st.after), st.lost
+		inv, err := s.Scan(context.Background())
+		if err != nil {
+			t.Fatalf("+%v: %v", st.after, err)
+		}
+		if n := len(srv.SystemGetConfComputeStateCalls()); n != st.reports {
+			t.Errorf("+%v: %d CC reports, want %d", st.after, n, st.reports)
+		}
+		if inv.NVML.CC == nil || len(inv.NVML.CC.Devices) != 8 {
+			t.Errorf("+%v: CC = %+v, want the report of 8 GPUs", st.after, inv.NVML.CC)
+		}
+		if first == nil {
+			first = inv.NVML.CC
+		} else if st.reports == 1 && inv.NVML.CC != first {
+			t.Errorf("+%v: CC report not reused", st.after)
+		}
 	}
 }
 

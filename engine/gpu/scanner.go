@@ -5,15 +5,25 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/NVIDIA/go-nvml/pkg/nvml"
+
+	"github.com/cocoon-provider/cocoon-provider/attest"
 )
 
 // InitRetryInterval is the shortest time between two NVML Init attempts
 // after one failed.
 const InitRetryInterval = 30 * time.Second
+
+// CCInterval is the longest a Scanner reuses a confidential-computing
+// report before reading it again. A report (attest.GPUCCState) costs a
+// dozen NVML calls per GPU, certificate chains included, and the mode
+// changes only with a GPU reset, so a once-a-second scan does not pay for
+// it each time.
+const CCInterval = time.Minute
 
 // ErrClosed is returned by Scan after Close.
 var ErrClosed = errors.New("gpu: scanner closed")
@@ -36,10 +46,13 @@ type Scanner struct {
 	opts Options
 
 	mu         sync.Mutex
-	session    *nvmlSession // non-nil while NVML is initialised
-	tried      bool         // an Init was attempted
-	lastTry    time.Time    // when the last failed Init was attempted
-	initReason string       // why the last Init failed
+	session    *nvmlSession     // non-nil while NVML is initialised
+	tried      bool             // an Init was attempted
+	lastTry    time.Time        // when the last failed Init was attempted
+	initReason string           // why the last Init failed
+	cc         *attest.CCReport // the last CC report of this session; nil before the first
+	ccTime     time.Time        // when cc was read
+	ccGPUs     string           // the NVML GPUs cc was read for (gpuKeys)
 	closed     bool
 }
 
@@ -110,8 +123,7 @@ func (s *Scanner) scanNVML(ctx context.Context, now time.Time, st *NVMLStatus) (
 		return nil, nil, nil
 	}
 	s.session.system(st)
-	ccOn := st.CC != nil && (st.CC.Mode == CCModeOn || st.CC.Mode == CCModeDevTools)
-	gpus, notes, err := s.session.devices(ctx, ccOn)
+	gpus, notes, err := s.session.devices(ctx)
 	if ctx.Err() != nil {
 		return nil, nil, ctx.Err()
 	}
@@ -124,7 +136,54 @@ func (s *Scanner) scanNVML(ctx context.Context, now time.Time, st *NVMLStatus) (
 		return nil, nil, nil
 	}
 	st.Loaded = true
+	if keys := gpuKeys(gpus); s.cc == nil || now.Sub(s.ccTime) >= CCInterval || keys != s.ccGPUs {
+		s.readCC(now)
+		s.ccGPUs = keys
+	}
+	st.CC = s.cc
+	applyCC(gpus, s.cc)
 	return gpus, notes, nil
+}
+
+// readCC reads the CC report. The session's own Init keeps NVML open, so
+// GPUCCState's Init and Shutdown only count a reference up and down.
+func (s *Scanner) readCC(now time.Time) {
+	rep, _ := attest.GPUCCState(s.opts.NVML, attest.CCOptions{Now: now}) // a failed Init is in rep.Reasons
+	s.cc, s.ccTime = &rep, now
+}
+
+// gpuKeys identifies a set of GPUs, to notice one appearing or going.
+func gpuKeys(gpus []GPU) string {
+	keys := make([]string, len(gpus))
+	for i, g := range gpus {
+		keys[i] = g.Key()
+	}
+	return strings.Join(keys, ",")
+}
+
+// applyCC copies each GPU's CC memory from rep while CC mode is on; with it
+// off the sizes mean nothing.
+func applyCC(gpus []GPU, rep *attest.CCReport) {
+	if rep.Mode != attest.CCModeOn && rep.Mode != attest.CCModeDevTools {
+		return
+	}
+	for i := range gpus {
+		g := &gpus[i]
+		for _, d := range rep.Devices {
+			if (g.UUID == "" || d.UUID != g.UUID) && (g.BusID == "" || NormalizeBusID(d.BusID) != g.BusID) {
+				continue
+			}
+			if m := d.Memory; m.Status == attest.CCItemOK {
+				prot, unprot := m.ProtectedKiB>>10, m.UnprotectedKiB>>10
+				g.CCProtectedMiB, g.CCUnprotectedMiB = &prot, &unprot
+			}
+			if u := d.Memory.UsedBytes; u != nil {
+				used := *u >> 20
+				g.CCProtectedUsedMiB = &used
+			}
+			break
+		}
+	}
 }
 
 // tryInit initialises NVML once.
@@ -136,7 +195,7 @@ func (s *Scanner) tryInit(now time.Time) {
 		return
 	}
 	if ret != nvml.SUCCESS {
-		s.initReason = initReason(ret)
+		s.initReason = attest.NVMLInitReason(ret)
 		return
 	}
 	s.session = newSession(s.opts.NVML)
@@ -148,7 +207,7 @@ func (s *Scanner) shutdown() error {
 	if s.session == nil {
 		return nil
 	}
-	s.session = nil
+	s.session, s.cc = nil, nil
 	ret := nvml.ERROR_UNKNOWN
 	if !protect(func() { ret = s.opts.NVML.Shutdown() }) {
 		return errors.New("gpu: nvml shutdown panicked")

@@ -3,6 +3,8 @@ package gpu
 import (
 	"strings"
 	"time"
+
+	"github.com/cocoon-provider/cocoon-provider/attest"
 )
 
 // Source says which discovery path found a GPU.
@@ -39,46 +41,14 @@ type NVMLStatus struct {
 	DriverVersion string `json:"driver_version,omitempty"`
 	// CUDAVersion is the highest CUDA version the driver supports, e.g. "12.4".
 	CUDAVersion string `json:"cuda_version,omitempty"`
-	// CC is the system's confidential-computing state; nil when the driver
-	// does not report it.
-	CC *CCState `json:"cc,omitempty"`
+	// CC is the system's confidential-computing state and its verdict, as
+	// attest.GPUCCState reads it: read when NVML is initialised or the set
+	// of GPUs changes, else reused for up to CCInterval, so it may be that
+	// old. Nil while NVML is not loaded. Treat it as read-only: successive
+	// inventories share it.
+	CC *attest.CCReport `json:"cc,omitempty"`
 	// Notes are system-level NVML calls that failed unexpectedly.
 	Notes []string `json:"notes,omitempty"`
-}
-
-// Confidential-computing modes reported in CCState.Mode.
-const (
-	CCModeOff      = "off"
-	CCModeOn       = "on"
-	CCModeDevTools = "devtools"
-)
-
-// CPU confidential-computing capabilities reported in CCState.CPUCapability.
-const (
-	CPUCapNone       = "none"
-	CPUCapAMDSEV     = "amd-sev"
-	CPUCapIntelTDX   = "intel-tdx"
-	CPUCapAMDSEVSNP  = "amd-sev-snp"
-	CPUCapAMDSNPVTOM = "amd-snp-vtom"
-)
-
-// CCState is the NVIDIA confidential-computing state of the system as NVML
-// reports it. Empty strings and nil pointers are unknown.
-type CCState struct {
-	// Mode is CCModeOn, CCModeOff or CCModeDevTools (CC on with the
-	// developer tools mode, which is not production-safe).
-	Mode string `json:"mode,omitempty"`
-	// Environment is "production", "simulation" or "unavailable".
-	Environment string `json:"environment,omitempty"`
-	// CPUCapability is one of the CPUCap* values: the CPU-side TEE NVML sees.
-	CPUCapability string `json:"cpu_capability,omitempty"`
-	// GPUsCapable reports whether the system's GPUs are CC capable.
-	GPUsCapable *bool `json:"gpus_capable,omitempty"`
-	// GPUsReady reports whether the GPUs accept work in CC mode (the
-	// "ready state" set after attestation).
-	GPUsReady *bool `json:"gpus_ready,omitempty"`
-	// MultiGPUMode is "none", "protected-pcie" or "nvle".
-	MultiGPUMode string `json:"multi_gpu_mode,omitempty"`
 }
 
 // GPU is one GPU (a PCI display controller). Pointer fields are nil and
@@ -118,7 +88,7 @@ type GPU struct {
 	Processes *int `json:"processes,omitempty"`
 
 	// CC-protected and unprotected video memory, and protected memory in
-	// use; read only while CC mode is on.
+	// use, from NVMLStatus.CC; set only while CC mode is on.
 	CCProtectedMiB     *uint64 `json:"cc_protected_mib,omitempty"`
 	CCUnprotectedMiB   *uint64 `json:"cc_unprotected_mib,omitempty"`
 	CCProtectedUsedMiB *uint64 `json:"cc_protected_used_mib,omitempty"`

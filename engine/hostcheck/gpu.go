@@ -2,6 +2,7 @@ package hostcheck
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 )
 
@@ -77,34 +78,38 @@ func (h *host) checkGPUCC() Check {
 		c.Status, c.Observed = StatusUnknown, "no supported GPU"
 		return c
 	}
-	var on, off, unknown []string
+	// The engine judged the mode (CCReasons); this only sorts the GPUs.
+	var on, bad, unknown, fixes []string
 	for _, g := range sup {
-		switch g.CCMode {
-		case "on":
-			on = append(on, g.PCIBusID)
-		case "":
+		switch {
+		case g.CCMode == "":
 			unknown = append(unknown, g.PCIBusID)
+		case len(g.CCReasons) == 0:
+			on = append(on, g.PCIBusID)
 		default:
-			off = append(off, fmt.Sprintf("%s is %s", g.PCIBusID, g.CCMode))
+			bad = append(bad, fmt.Sprintf("%s is %s", g.PCIBusID, g.CCMode))
+		}
+		for _, r := range g.CCReasons {
+			if !slices.Contains(fixes, r) {
+				fixes = append(fixes, r)
+			}
 		}
 	}
 	var parts []string
 	if len(on) > 0 {
 		parts = append(parts, "on for "+strings.Join(on, ", "))
 	}
-	parts = append(parts, off...)
+	parts = append(parts, bad...)
 	if len(unknown) > 0 {
 		parts = append(parts, "cannot be read for "+strings.Join(unknown, ", ")+" (NVML cannot see a GPU bound to vfio-pci)")
 	}
 	c.Observed = strings.Join(parts, "; ")
-	bdf := sup[0].PCIBusID
+	c.Fix = strings.Join(fixes, " ")
 	switch {
-	case len(off) > 0:
+	case len(bad) > 0:
 		c.Status = StatusFail
-		c.Fix = fmt.Sprintf("Switch it on with NVIDIA gpu-admin-tools as root: python3 nvidia_gpu_tools.py --gpu-bdf=%s --set-ppcie-mode=off --reset-after-ppcie-mode-switch, then --set-cc-mode=on --reset-after-cc-mode-switch", bdf)
 	case len(unknown) > 0:
 		c.Status = StatusUnknown
-		c.Fix = fmt.Sprintf("Check as root with NVIDIA gpu-admin-tools: python3 nvidia_gpu_tools.py --gpu-bdf=%s --query-cc-mode", bdf)
 	default:
 		c.Status = StatusOK
 	}

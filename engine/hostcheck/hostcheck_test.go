@@ -15,9 +15,11 @@ func fixedDisk(free uint64) func(context.Context, string) (uint64, string, error
 	return func(context.Context, string) (uint64, string, error) { return free, "/srv", nil }
 }
 
-func h100(driver, cc string) GPU {
+// h100 is an H100 whose CC mode the engine read as cc ("" for unknown),
+// with the engine's reasons against it.
+func h100(driver, cc string, reasons ...string) GPU {
 	return GPU{PCIBusID: "0000:17:00.0", Name: "NVIDIA H100 80GB HBM3", VendorID: "10de", DeviceID: "2330",
-		Driver: driver, CCCapable: true, CCMode: cc, MemoryMiB: 81559, IOMMUGroup: "30"}
+		Driver: driver, CCCapable: true, CCMode: cc, CCReasons: reasons, MemoryMiB: 81559, IOMMUGroup: "30"}
 }
 
 // eligibleInputs is the fully eligible TDX + H100 host.
@@ -135,8 +137,14 @@ func TestCheckVariants(t *testing.T) {
 			in.KVM = ProbeFacts{Ran: true, Reason: "the test guest did not finish within 3s"}
 		}, "kvm_guest", StatusFail, StatusWarn, "nested virtualisation"},
 		{"tcg broken, kvm fine", func(in *Inputs) { in.TCG = ProbeFacts{Ran: true, Reason: "QEMU failed"} }, "tcg_guest", StatusNone, StatusNone, ""},
-		{"cc off", func(in *Inputs) { in.GPUs = []GPU{h100("vfio-pci", "off")} }, "gpu_cc", StatusFail, StatusNone, "--set-cc-mode=on"},
-		{"cc unreadable", func(in *Inputs) { in.GPUs = []GPU{h100("vfio-pci", "")} }, "gpu_cc", StatusUnknown, StatusNone, "--query-cc-mode"},
+		{"cc off", func(in *Inputs) { in.GPUs = []GPU{h100("nvidia", "off", "CC mode is off. Switch it on.")} }, "gpu_cc", StatusFail, StatusNone, "CC mode is off. Switch it on."},
+		{"cc on, ppcie", func(in *Inputs) { in.GPUs = []GPU{h100("nvidia", "on", "multi-GPU CC mode is protected-pcie.")} }, "gpu_cc", StatusFail, StatusNone, "protected-pcie"},
+		{"cc unreadable", func(in *Inputs) { in.GPUs = []GPU{h100("vfio-pci", "", "Query it.")} }, "gpu_cc", StatusUnknown, StatusNone, "Query it."},
+		{"cc off and unreadable", func(in *Inputs) {
+			other := h100("vfio-pci", "", "Query it.")
+			other.PCIBusID = "0000:18:00.0"
+			in.GPUs = []GPU{h100("nvidia", "off", "Switch it on."), other}
+		}, "gpu_cc", StatusFail, StatusNone, "Switch it on. Query it."},
 		{"gpu on nvidia driver", func(in *Inputs) { in.GPUs = []GPU{h100("nvidia", "on")} }, "gpu_vfio", StatusWarn, StatusNone, "driver_override"},
 		{"shared iommu group", func(in *Inputs) {
 			g := h100("vfio-pci", "on")
@@ -149,7 +157,7 @@ func TestCheckVariants(t *testing.T) {
 			in.GPUs = []GPU{g}
 		}, "gpu_vfio", StatusWarn, StatusNone, "0000:17:00.1"},
 		{"consumer gpu", func(in *Inputs) {
-			in.GPUs = []GPU{{PCIBusID: "0000:01:00.0", Name: "NVIDIA GeForce RTX 4090", VendorID: "10de", DeviceID: "2684", Driver: "nvidia", CCMode: ""}}
+			in.GPUs = []GPU{{PCIBusID: "0000:01:00.0", Name: "NVIDIA GeForce RTX 4090", VendorID: "10de", DeviceID: "2684", Driver: "nvidia"}}
 		}, "gpu", StatusFail, StatusOK, "confidential computing"},
 		{"no gpu", func(in *Inputs) { in.GPUs = nil }, "gpu", StatusFail, StatusOK, "dev mode"},
 		{"small disk", func(in *Inputs) { in.DiskFree = fixedDisk(50 << 30) }, "disk", StatusFail, StatusOK, "--data-dir"},

@@ -137,8 +137,15 @@ type GPU struct {
 	Driver   string
 	// CCCapable is true for models that support NVIDIA confidential computing.
 	CCCapable bool
-	// CCMode is "on", "off", "devtools" or "" when it cannot be read here.
-	CCMode     string
+	// CCMode is the confidential-computing mode NVML read for this GPU
+	// (system-wide: "on", "off", "devtools", …), or "" when it cannot be
+	// read here: NVML cannot see a GPU bound to vfio-pci, or the driver
+	// does not report the mode.
+	CCMode string
+	// CCReasons say what keeps the mode from what COCOON needs, each with
+	// its fix (attest's CCReport.ModeReasons); none when it is right. When
+	// CCMode is "", they say how to read the mode another way.
+	CCReasons  []string
 	MemoryMiB  uint64
 	IOMMUGroup string
 	// IOMMUPeers are the other devices in the GPU's IOMMU group, except
