@@ -1,7 +1,6 @@
 // Package attest holds Cocoon's attestation logic as pure functions over
 // bytes: no network, no exec; the only input that is not a byte slice is
-// the fs.FS of a config share (SpecTree) and an NVML library handle
-// (GPUCCState). Host readiness for TDX is checked by engine/hostcheck, not
+// the fs.FS of a config share (SpecTree). Host readiness for TDX is checked by engine/hostcheck, not
 // here.
 //
 // What is here today:
@@ -28,10 +27,9 @@
 //     [ExpectedRTMR3] replays the events the guest extends, and
 //     [ExpectConfig] predicts the image hash of a config before launch.
 //     [ParseCCEL] replays a TDX CCEL event log.
-//   - NVIDIA GPU confidential-computing state (spec §9): [GPUCCState] reads
-//     the system and per-GPU CC state, attestation report and certificate
-//     chain through go-nvml; [CCReport.ModeReasons] says what a host must
-//     fix.
+//   - NVIDIA GPU confidential-computing state (spec §9) is in the
+//     sub-package gpucc, which needs cgo (go-nvml); this package does not,
+//     so the static stand-in guest agent can use it.
 //   - Verification: [Verifier.Verify] checks a peer certificate in Cocoon's
 //     order (its quote with VerifyQuote, the REPORTDATA binding, then the
 //     Policy) and returns a [Peer]; [ServerConfig] and [ClientConfig] build

@@ -7,7 +7,7 @@ import (
 	"slices"
 	"sync"
 
-	"github.com/cocoon-provider/cocoon-provider/attest"
+	"github.com/cocoon-provider/cocoon-provider/attest/gpucc"
 	"github.com/cocoon-provider/cocoon-provider/engine/gpu"
 	"github.com/cocoon-provider/cocoon-provider/engine/hostcheck"
 	"github.com/cocoon-provider/cocoon-provider/engine/vm"
@@ -93,7 +93,7 @@ func doctorGPUs(inv gpu.Inventory) []hostcheck.GPU {
 	var ccReasons []string
 	if cc := inv.NVML.CC; cc != nil && cc.NVML {
 		ccReasons = cc.ModeReasons()
-		if cc.Mode != attest.CCUnsupported {
+		if cc.Mode != gpucc.CCUnsupported {
 			ccMode = cc.Mode
 		}
 	}
@@ -107,9 +107,9 @@ func doctorGPUs(inv gpu.Inventory) []hostcheck.GPU {
 		}
 		switch {
 		case g.Source != gpu.SourceNVML:
-			d.CCReasons = []string{attest.CCQueryFix(g.BusID)}
+			d.CCReasons = []string{gpucc.CCQueryFix(g.BusID)}
 		case ccMode == "":
-			d.CCReasons = append(slices.Clip(ccReasons), attest.CCQueryFix(g.BusID))
+			d.CCReasons = append(slices.Clip(ccReasons), gpucc.CCQueryFix(g.BusID))
 		default:
 			d.CCMode, d.CCReasons = ccMode, ccReasons
 		}

@@ -12,7 +12,7 @@ import (
 	"github.com/NVIDIA/go-nvml/pkg/nvml/mock"
 	"github.com/NVIDIA/go-nvml/pkg/nvml/mock/dgxh100"
 
-	"github.com/cocoon-provider/cocoon-provider/attest"
+	"github.com/cocoon-provider/cocoon-provider/attest/gpucc"
 	"github.com/cocoon-provider/cocoon-provider/engine/gpu"
 	"github.com/cocoon-provider/cocoon-provider/engine/hostcheck"
 	"github.com/cocoon-provider/cocoon-provider/engine/store"
@@ -66,7 +66,7 @@ func TestCheckWiresSysfsGPUIntoDoctor(t *testing.T) {
 	if c, _ := r.Check("gpu"); c.Observed != "NVIDIA H100 SXM5 80GB at 0000:17:00.0" {
 		t.Errorf("gpu observed %q", c.Observed)
 	}
-	if c, _ := r.Check("gpu_cc"); c.Fix != attest.CCQueryFix("0000:17:00.0") {
+	if c, _ := r.Check("gpu_cc"); c.Fix != gpucc.CCQueryFix("0000:17:00.0") {
 		t.Errorf("gpu_cc fix %q", c.Fix)
 	}
 	st := s.State()
@@ -81,18 +81,18 @@ func TestCheckWiresSysfsGPUIntoDoctor(t *testing.T) {
 func TestDoctorGPUsCC(t *testing.T) {
 	nvGPU := gpu.GPU{Source: gpu.SourceNVML, BusID: "0000:1b:00.0", VendorID: "10de", DeviceID: "2330"}
 	vfio := gpu.GPU{Source: gpu.SourceSysfs, BusID: "0000:43:00.0", VendorID: "10de", DeviceID: "2330", KernelDriver: "vfio-pci"}
-	dev := []attest.CCDevice{{BusID: "00000000:1B:00.0"}}
+	dev := []gpucc.CCDevice{{BusID: "00000000:1B:00.0"}}
 	tests := []struct {
 		name string
-		cc   *attest.CCReport
+		cc   *gpucc.CCReport
 		mode string
 		want []string // substrings of each GPU's first reason; "" for none
 	}{
-		{"cc on", &attest.CCReport{NVML: true, Mode: attest.CCModeOn, Environment: attest.CCEnvProduction, Devices: dev},
-			attest.CCModeOn, []string{"", "--gpu-bdf=0000:43:00.0 --query-cc-mode"}},
-		{"cc off", &attest.CCReport{NVML: true, Mode: attest.CCModeOff, Devices: dev},
-			attest.CCModeOff, []string{"--gpu-bdf=0000:1b:00.0 --set-ppcie-mode=off", "--gpu-bdf=0000:43:00.0 --query-cc-mode"}},
-		{"mode unreadable", &attest.CCReport{NVML: true, Devices: dev, Notes: []string{"cc state: ERROR_UNKNOWN"}},
+		{"cc on", &gpucc.CCReport{NVML: true, Mode: gpucc.CCModeOn, Environment: gpucc.CCEnvProduction, Devices: dev},
+			gpucc.CCModeOn, []string{"", "--gpu-bdf=0000:43:00.0 --query-cc-mode"}},
+		{"cc off", &gpucc.CCReport{NVML: true, Mode: gpucc.CCModeOff, Devices: dev},
+			gpucc.CCModeOff, []string{"--gpu-bdf=0000:1b:00.0 --set-ppcie-mode=off", "--gpu-bdf=0000:43:00.0 --query-cc-mode"}},
+		{"mode unreadable", &gpucc.CCReport{NVML: true, Devices: dev, Notes: []string{"cc state: ERROR_UNKNOWN"}},
 			"", []string{"CC mode could not be read (ERROR_UNKNOWN)", "--gpu-bdf=0000:43:00.0 --query-cc-mode"}},
 		{"no report", nil, "", []string{"--gpu-bdf=0000:1b:00.0 --query-cc-mode", "--gpu-bdf=0000:43:00.0 --query-cc-mode"}},
 	}

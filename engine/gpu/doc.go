@@ -3,7 +3,7 @@
 // Two sources are combined. NVML (through go-nvml, injected as an
 // nvml.Interface) gives names, UUIDs, memory, utilisation, temperature,
 // power and process counts; the confidential-computing (CC) state comes
-// from the same library through attest.GPUCCState, which owns its reading
+// from the same library through gpucc.GPUCCState, which owns its reading
 // and its verdict; a Scanner reads it when NVML comes up, when the set of
 // GPUs changes and otherwise once every CCInterval. A scan
 // of sysfs (through an injected fs.FS rooted at "/") gives every display

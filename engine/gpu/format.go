@@ -4,7 +4,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/cocoon-provider/cocoon-provider/attest"
+	"github.com/cocoon-provider/cocoon-provider/attest/gpucc"
 )
 
 // Unknown is the text shown for a value that could not be read.
@@ -198,7 +198,7 @@ func (st NVMLStatus) Describe() []Row {
 	}
 	cc := st.CC
 	if cc == nil {
-		cc = &attest.CCReport{}
+		cc = &gpucc.CCReport{}
 	}
 	rows = append(rows,
 		Row{"CC mode", FormatText(cc.Mode)},

@@ -3,7 +3,7 @@ package gpu
 import (
 	"testing"
 
-	"github.com/cocoon-provider/cocoon-provider/attest"
+	"github.com/cocoon-provider/cocoon-provider/attest/gpucc"
 )
 
 func TestFormatters(t *testing.T) {
@@ -138,9 +138,9 @@ func TestDescribeNVMLStatus(t *testing.T) {
 		},
 		{
 			name: "CC on",
-			st: NVMLStatus{Loaded: true, DriverVersion: "550.54.15", CUDAVersion: "12.4", CC: &attest.CCReport{
-				NVML: true, Mode: attest.CCModeOn, Environment: attest.CCEnvProduction, CPU: attest.CCCPUIntelTDX,
-				GPUs: attest.CCGPUsCapable, GPUsReady: attest.CCReadyNotAccepting, MultiGPU: attest.CCMultiGPUProtectedPCIe,
+			st: NVMLStatus{Loaded: true, DriverVersion: "550.54.15", CUDAVersion: "12.4", CC: &gpucc.CCReport{
+				NVML: true, Mode: gpucc.CCModeOn, Environment: gpucc.CCEnvProduction, CPU: gpucc.CCCPUIntelTDX,
+				GPUs: gpucc.CCGPUsCapable, GPUsReady: gpucc.CCReadyNotAccepting, MultiGPU: gpucc.CCMultiGPUProtectedPCIe,
 				Notes: []string{"cc settings: ERROR_UNKNOWN"},
 			}, Notes: []string{"cuda version: ERROR_UNKNOWN"}},
 			want: map[string]string{

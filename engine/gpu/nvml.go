@@ -13,7 +13,7 @@ import (
 // a newer driver may not export it. go-nvml binds symbols lazily, so
 // calling one the loaded library lacks would abort the process: it is
 // looked up once after Init. The confidential-computing calls are
-// attest.GPUCCState's, which looks up its own.
+// gpucc.GPUCCState's, which looks up its own.
 const symTemperature = "nvmlDeviceGetTemperature"
 
 // nvmlSession is an initialised NVML library.

@@ -15,7 +15,7 @@ import (
 	"github.com/NVIDIA/go-nvml/pkg/nvml/mock/dgxh200"
 	"github.com/NVIDIA/go-nvml/pkg/nvml/mock/server"
 
-	"github.com/cocoon-provider/cocoon-provider/attest"
+	"github.com/cocoon-provider/cocoon-provider/attest/gpucc"
 )
 
 // nvmlBusID writes a sysfs address the way NVML does: an 8-digit domain,
@@ -121,9 +121,9 @@ func TestScanDGXH100(t *testing.T) {
 	if !st.Loaded || st.Reason != "" || st.DriverVersion != "550.54.15" || st.CUDAVersion != "12.4" || len(st.Notes) != 0 {
 		t.Errorf("NVML status = %+v", st)
 	}
-	if cc := st.CC; cc == nil || !cc.NVML || cc.Mode != attest.CCModeOff || cc.Environment != attest.CCEnvUnavailable ||
-		cc.CPU != attest.CCCPUNone || cc.GPUs != attest.CCGPUsCapable || cc.GPUsReady != attest.CCReadyNotAccepting ||
-		cc.MultiGPU != attest.CCMultiGPUNone || len(cc.Devices) != 8 || len(cc.Notes) != 0 {
+	if cc := st.CC; cc == nil || !cc.NVML || cc.Mode != gpucc.CCModeOff || cc.Environment != gpucc.CCEnvUnavailable ||
+		cc.CPU != gpucc.CCCPUNone || cc.GPUs != gpucc.CCGPUsCapable || cc.GPUsReady != gpucc.CCReadyNotAccepting ||
+		cc.MultiGPU != gpucc.CCMultiGPUNone || len(cc.Devices) != 8 || len(cc.Notes) != 0 {
 		t.Errorf("CC = %+v", st.CC)
 	} else if mr := cc.ModeReasons(); len(mr) == 0 || !strings.HasPrefix(mr[0], "CC mode is off") || !strings.Contains(mr[0], "--gpu-bdf=0000:1b:00.0") {
 		t.Errorf("CC mode reasons = %q, want CC off at the first GPU", mr)
@@ -340,8 +340,8 @@ func TestScanCCOn(t *testing.T) {
 	inv := scanOnce(t, Options{NVML: srv})
 
 	cc := inv.NVML.CC
-	if cc == nil || cc.Mode != attest.CCModeOn || cc.Environment != attest.CCEnvProduction || cc.CPU != attest.CCCPUIntelTDX ||
-		cc.MultiGPU != attest.CCMultiGPUProtectedPCIe || cc.GPUs != attest.CCGPUsCapable || cc.GPUsReady != attest.CCReadyAccepting {
+	if cc == nil || cc.Mode != gpucc.CCModeOn || cc.Environment != gpucc.CCEnvProduction || cc.CPU != gpucc.CCCPUIntelTDX ||
+		cc.MultiGPU != gpucc.CCMultiGPUProtectedPCIe || cc.GPUs != gpucc.CCGPUsCapable || cc.GPUsReady != gpucc.CCReadyAccepting {
 		t.Fatalf("CC = %+v, want on in production, TDX, PPCIe, capable and ready", cc)
 	}
 	for i, g := range inv.GPUs {
@@ -375,7 +375,7 @@ func TestScanOldDriverSkipsMissingSymbols(t *testing.T) {
 	}
 	inv := scanOnce(t, Options{NVML: srv})
 	cc := inv.NVML.CC
-	if cc == nil || cc.Mode != attest.CCUnsupported || cc.GPUsReady != attest.CCUnsupported || len(inv.NVML.Notes) != 0 {
+	if cc == nil || cc.Mode != gpucc.CCUnsupported || cc.GPUsReady != gpucc.CCUnsupported || len(inv.NVML.Notes) != 0 {
 		t.Fatalf("CC = %+v, notes %q; want CC unsupported and no NVML notes", cc, inv.NVML.Notes)
 	}
 	for _, n := range cc.Notes {
@@ -404,7 +404,7 @@ func TestScanSystemCallErrors(t *testing.T) {
 	if !st.Loaded || st.CUDAVersion != "" || st.DriverVersion == "" {
 		t.Errorf("status = %+v", st)
 	}
-	if st.CC == nil || st.CC.Mode != attest.CCUnsupported || st.CC.CPU != attest.CCCPUNone {
+	if st.CC == nil || st.CC.Mode != gpucc.CCUnsupported || st.CC.CPU != gpucc.CCCPUNone {
 		t.Errorf("CC = %+v, want mode unsupported and the capabilities", st.CC)
 	}
 	checkNotes(t, "NVML notes", st.Notes, []string{"cuda version: ERROR_UNKNOWN"})
@@ -493,7 +493,7 @@ func TestScannerRetriesInit(t *testing.T) {
 	start := clk.t
 	s := NewScanner(Options{NVML: srv, Now: clk.now})
 
-	// Once loaded, each CC report (attest.GPUCCState) adds an Init of its own.
+	// Once loaded, each CC report (gpucc.GPUCCState) adds an Init of its own.
 	steps := []struct {
 		after     time.Duration
 		result    nvml.Return
@@ -635,7 +635,7 @@ func TestScannerCCInterval(t *testing.T) {
 		{CCInterval + time.Second, true, 3}, // GPU 2 went away
 		{CCInterval + 2*time.Second, true, 3},
 	}
-	var first *attest.CCReport
+	var first *gpucc.CCReport
 	for _, st := range steps {
 		clk.t, lost = start.Add(st.after), st.lost
 		inv, err := s.Scan(context.Background())

@@ -11,7 +11,7 @@ import (
 
 	"github.com/NVIDIA/go-nvml/pkg/nvml"
 
-	"github.com/cocoon-provider/cocoon-provider/attest"
+	"github.com/cocoon-provider/cocoon-provider/attest/gpucc"
 )
 
 // InitRetryInterval is the shortest time between two NVML Init attempts
@@ -19,7 +19,7 @@ import (
 const InitRetryInterval = 30 * time.Second
 
 // CCInterval is the longest a Scanner reuses a confidential-computing
-// report before reading it again. A report (attest.GPUCCState) costs a
+// report before reading it again. A report (gpucc.GPUCCState) costs a
 // dozen NVML calls per GPU, certificate chains included, and the mode
 // changes only with a GPU reset, so a once-a-second scan does not pay for
 // it each time.
@@ -46,13 +46,13 @@ type Scanner struct {
 	opts Options
 
 	mu         sync.Mutex
-	session    *nvmlSession     // non-nil while NVML is initialised
-	tried      bool             // an Init was attempted
-	lastTry    time.Time        // when the last failed Init was attempted
-	initReason string           // why the last Init failed
-	cc         *attest.CCReport // the last CC report of this session; nil before the first
-	ccTime     time.Time        // when cc was read
-	ccGPUs     string           // the NVML GPUs cc was read for (gpuKeys)
+	session    *nvmlSession    // non-nil while NVML is initialised
+	tried      bool            // an Init was attempted
+	lastTry    time.Time       // when the last failed Init was attempted
+	initReason string          // why the last Init failed
+	cc         *gpucc.CCReport // the last CC report of this session; nil before the first
+	ccTime     time.Time       // when cc was read
+	ccGPUs     string          // the NVML GPUs cc was read for (gpuKeys)
 	closed     bool
 }
 
@@ -148,7 +148,7 @@ func (s *Scanner) scanNVML(ctx context.Context, now time.Time, st *NVMLStatus) (
 // readCC reads the CC report. The session's own Init keeps NVML open, so
 // GPUCCState's Init and Shutdown only count a reference up and down.
 func (s *Scanner) readCC(now time.Time) {
-	rep, _ := attest.GPUCCState(s.opts.NVML, attest.CCOptions{Now: now}) // a failed Init is in rep.Reasons
+	rep, _ := gpucc.GPUCCState(s.opts.NVML, gpucc.CCOptions{Now: now}) // a failed Init is in rep.Reasons
 	s.cc, s.ccTime = &rep, now
 }
 
@@ -163,8 +163,8 @@ func gpuKeys(gpus []GPU) string {
 
 // applyCC copies each GPU's CC memory from rep while CC mode is on; with it
 // off the sizes mean nothing.
-func applyCC(gpus []GPU, rep *attest.CCReport) {
-	if rep.Mode != attest.CCModeOn && rep.Mode != attest.CCModeDevTools {
+func applyCC(gpus []GPU, rep *gpucc.CCReport) {
+	if rep.Mode != gpucc.CCModeOn && rep.Mode != gpucc.CCModeDevTools {
 		return
 	}
 	for i := range gpus {
@@ -173,7 +173,7 @@ func applyCC(gpus []GPU, rep *attest.CCReport) {
 			if (g.UUID == "" || d.UUID != g.UUID) && (g.BusID == "" || NormalizeBusID(d.BusID) != g.BusID) {
 				continue
 			}
-			if m := d.Memory; m.Status == attest.CCItemOK {
+			if m := d.Memory; m.Status == gpucc.CCItemOK {
 				prot, unprot := m.ProtectedKiB>>10, m.UnprotectedKiB>>10
 				g.CCProtectedMiB, g.CCUnprotectedMiB = &prot, &unprot
 			}
@@ -195,7 +195,7 @@ func (s *Scanner) tryInit(now time.Time) {
 		return
 	}
 	if ret != nvml.SUCCESS {
-		s.initReason = attest.NVMLInitReason(ret)
+		s.initReason = gpucc.NVMLInitReason(ret)
 		return
 	}
 	s.session = newSession(s.opts.NVML)

@@ -4,7 +4,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/cocoon-provider/cocoon-provider/attest"
+	"github.com/cocoon-provider/cocoon-provider/attest/gpucc"
 )
 
 // Source says which discovery path found a GPU.
@@ -42,11 +42,11 @@ type NVMLStatus struct {
 	// CUDAVersion is the highest CUDA version the driver supports, e.g. "12.4".
 	CUDAVersion string `json:"cuda_version,omitempty"`
 	// CC is the system's confidential-computing state and its verdict, as
-	// attest.GPUCCState reads it: read when NVML is initialised or the set
+	// gpucc.GPUCCState reads it: read when NVML is initialised or the set
 	// of GPUs changes, else reused for up to CCInterval, so it may be that
 	// old. Nil while NVML is not loaded. Treat it as read-only: successive
 	// inventories share it.
-	CC *attest.CCReport `json:"cc,omitempty"`
+	CC *gpucc.CCReport `json:"cc,omitempty"`
 	// Notes are system-level NVML calls that failed unexpectedly.
 	Notes []string `json:"notes,omitempty"`
 }

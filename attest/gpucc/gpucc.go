@@ -1,4 +1,8 @@
-package attest
+// Package gpucc reads NVIDIA GPU confidential-computing state through
+// go-nvml (attestation spec §9). It is apart from package attest because
+// go-nvml needs cgo, and attest is also built into the static stand-in
+// guest agent.
+package gpucc
 
 import (
 	"crypto/x509"

@@ -1,4 +1,4 @@
-package attest
+package gpucc
 
 import (
 	"bytes"
@@ -21,6 +21,9 @@ import (
 	"github.com/NVIDIA/go-nvml/pkg/nvml/mock/gpus"
 	"github.com/NVIDIA/go-nvml/pkg/nvml/mock/server"
 )
+
+// t0 is the fixed time of the tests.
+var t0 = time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC)
 
 // gpuChain is a two-certificate ECDSA P-384 chain (leaf, then root), valid
 // 2024-01-01 to 2030-01-01, as PEM and as concatenated DER.
