@@ -48,6 +48,8 @@ Usage:
   cocoon-provider attest quote|cert|expect ...
                                        verify a TDX quote or RA-TLS certificate offline, predict
                                        the image hash of a config (attest help)
+  cocoon-provider wallet status|address|create|import|node-key|topup|withdraw|chain
+                                       where earnings go, the node key, balances (wallet help)
   cocoon-provider import-conf FILE     take over the settings of an official worker.conf
   cocoon-provider version              print the version
 
@@ -173,6 +175,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = cmdAttach(ctx, rest, stdout, stderr)
 	case "attest":
 		err = cmdAttest(ctx, rest, stdout, stderr)
+	case "wallet":
+		err = cmdWallet(ctx, rest, stdout, stderr)
 	case "import-conf":
 		err = cmdImportConf(ctx, rest, stdout, stderr)
 	case "version":

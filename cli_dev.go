@@ -19,6 +19,7 @@ import (
 	"github.com/cocoon-provider/cocoon-provider/engine/store"
 	"github.com/cocoon-provider/cocoon-provider/engine/vm"
 	"github.com/cocoon-provider/cocoon-provider/engine/worker"
+	"github.com/cocoon-provider/cocoon-provider/wallet"
 )
 
 // modulePath identifies this project's source tree (for building the stand-in agent).
@@ -349,9 +350,9 @@ func progressLine(st engine.State) string {
 	}
 	if e := st.Earnings; e != nil && e.All != nil {
 		fmt.Fprintf(&b, " | earned %s, committed %s, claimable %s, paid %s, in wallet %s",
-			worker.FormatTON(e.All[store.StageEarned]), worker.FormatTON(e.All[store.StageCommitted]),
-			worker.FormatTON(e.All[store.StageClaimable]), worker.FormatTON(e.All[store.StagePaid]),
-			worker.FormatTON(e.All[store.StageWallet]))
+			wallet.TONString(e.All[store.StageEarned]), wallet.TONString(e.All[store.StageCommitted]),
+			wallet.TONString(e.All[store.StageClaimable]), wallet.TONString(e.All[store.StagePaid]),
+			wallet.TONString(e.All[store.StageWallet]))
 	}
 	return b.String()
 }

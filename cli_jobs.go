@@ -15,6 +15,7 @@ import (
 	"github.com/cocoon-provider/cocoon-provider/engine"
 	"github.com/cocoon-provider/cocoon-provider/engine/store"
 	"github.com/cocoon-provider/cocoon-provider/engine/worker"
+	"github.com/cocoon-provider/cocoon-provider/wallet"
 )
 
 // openStore opens the data directory's database for a command that runs
@@ -201,7 +202,7 @@ func cmdEarnings(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	for _, stage := range store.Stages() {
 		fmt.Fprintf(w, "%s\t", stageLabel(stage))
 		for _, col := range cols {
-			fmt.Fprintf(w, "%s\t", worker.FormatTON(col.m[stage]))
+			fmt.Fprintf(w, "%s\t", wallet.TONString(col.m[stage]))
 		}
 		fmt.Fprintln(w)
 	}
@@ -209,7 +210,7 @@ func cmdEarnings(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		return err
 	}
 	if claim := e.All[store.StageClaimable] - e.All[store.StagePaid]; claim > 0 {
-		fmt.Fprintf(stdout, "Claimable now (recorded): %s — `cocoon-provider payout` claims it.\n", worker.FormatTON(claim))
+		fmt.Fprintf(stdout, "Claimable now (recorded): %s — `cocoon-provider payout` claims it.\n", wallet.TONString(claim))
 	}
 	return nil
 }
@@ -345,10 +346,10 @@ func cmdPayout(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		case r.Proxy == "":
 			fmt.Fprintf(stdout, "%s: %v\n", r.Target.Label, r.Err)
 		case r.Err != nil:
-			fmt.Fprintf(stdout, "%s, proxy %s: %d tokens (%s) not paid out: %v\n", r.Target.Label, r.Proxy, r.Tokens, worker.FormatTON(r.Amount), r.Err)
+			fmt.Fprintf(stdout, "%s, proxy %s: %d tokens (%s) not paid out: %v\n", r.Target.Label, r.Proxy, r.Tokens, wallet.TONString(r.Amount), r.Err)
 		default:
 			fmt.Fprintf(stdout, "%s, proxy %s: payout of %d tokens (%s) sent; the worker's wallet pays the gas (about 0.5 TON attached, most returned). `cocoon-provider earnings` shows it arrive.\n",
-				r.Target.Label, r.Proxy, r.Tokens, worker.FormatTON(r.Amount))
+				r.Target.Label, r.Proxy, r.Tokens, wallet.TONString(r.Amount))
 		}
 	}
 	return err
@@ -408,7 +409,7 @@ func cmdAttach(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	} else {
 		sum := worker.Summarize(stats, time.Now())
 		fmt.Fprintf(stdout, "It answers: model %s, %.0f requests so far, %d proxies, earned %s.\n",
-			sum.Model, sum.Activity.Requests, len(sum.Proxies), worker.FormatTON(sum.Totals.EarnedNanoTON))
+			sum.Model, sum.Activity.Requests, len(sum.Proxies), wallet.TONString(sum.Totals.EarnedNanoTON))
 	}
 	return nil
 }
@@ -440,8 +441,8 @@ func statsURLStatus(ctx context.Context, url string, asJSON bool, stdout io.Writ
 	fmt.Fprintf(stdout, "  prices    %d nanoTON per adjusted token to the worker (client price %d)\n", sum.WorkerFeePerToken, sum.PricePerToken)
 	for _, p := range append(sum.Proxies, worker.SummaryProxy{ProxySCAddress: "total", SummaryTiers: sum.Totals}) {
 		fmt.Fprintf(stdout, "  proxy %s\n    earned %d tokens (%s), committed %d / on chain %d, claimable %d (%s), paid %d (%s)\n",
-			p.ProxySCAddress, p.EarnedTokens, worker.FormatTON(p.EarnedNanoTON), p.CommittedToProxyDBTokens, p.CommittedToBlockchainTokens,
-			p.ClaimableTokens, worker.FormatTON(p.ClaimableNanoTON), p.PaidTokens, worker.FormatTON(p.PaidNanoTON))
+			p.ProxySCAddress, p.EarnedTokens, wallet.TONString(p.EarnedNanoTON), p.CommittedToProxyDBTokens, p.CommittedToBlockchainTokens,
+			p.ClaimableTokens, wallet.TONString(p.ClaimableNanoTON), p.PaidTokens, wallet.TONString(p.PaidNanoTON))
 	}
 	return nil
 }

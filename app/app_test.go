@@ -191,7 +191,7 @@ func TestWorkerViewShowsActivityEarningsAndPause(t *testing.T) {
 	got := texts(v.content)
 	for _, want := range []string{"1.50 requests/s", "200 adjusted tokens/s", "concurrency 0.50", "success 100%",
 		"12 requests (1 failed)", "3456 adjusted tokens", "2.0 KiB in", "Connected proxies: 1", "13 sent, 12 answered, 1 failed",
-		"1.50 TON", "2.00 TON", "0.25 TON", "Claimable now: 0.000016 TON",
+		"earned                          1.5 TON", "2 TON", "0.25 TON", "Claimable now: 0.000016 TON",
 		"Accepted by the stand-in proxy (fake TDX", "Image hash 5c5c5c5c5c5c5c5c…", "certificate made 1h30m0s ago"} {
 		if !contains(got, want) {
 			t.Errorf("worker view lacks %q in %q", want, got)

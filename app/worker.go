@@ -15,7 +15,7 @@ import (
 	"github.com/cocoon-provider/cocoon-provider/engine"
 	"github.com/cocoon-provider/cocoon-provider/engine/store"
 	"github.com/cocoon-provider/cocoon-provider/engine/vm"
-	"github.com/cocoon-provider/cocoon-provider/engine/worker"
+	"github.com/cocoon-provider/cocoon-provider/wallet"
 )
 
 // workerView shows the dev-mode worker VM, its live activity and the
@@ -127,9 +127,9 @@ func payoutText(res []engine.TargetResult, err error) string {
 		case r.Proxy == "":
 			parts = append(parts, fmt.Sprintf("%s: %v", r.Target.Label, r.Err))
 		case r.Err != nil:
-			parts = append(parts, fmt.Sprintf("%s not paid out: %v", worker.FormatTON(r.Amount), r.Err))
+			parts = append(parts, fmt.Sprintf("%s not paid out: %v", wallet.TONString(r.Amount), r.Err))
 		default:
-			parts = append(parts, fmt.Sprintf("payout of %s sent (the worker's wallet pays about 0.006 TON gas)", worker.FormatTON(r.Amount)))
+			parts = append(parts, fmt.Sprintf("payout of %s sent (the worker's wallet pays about 0.006 TON gas)", wallet.TONString(r.Amount)))
 		}
 	}
 	if err != nil {
@@ -236,10 +236,10 @@ func (v *workerView) showEarnings(e *engine.Earnings) {
 	labels := map[string]string{store.StageEarned: "earned", store.StageCommitted: "→ committed (proxy)",
 		store.StageClaimable: "→ claimable (chain)", store.StagePaid: "→ paid out", store.StageWallet: "→ in your wallet"}
 	for _, st := range store.Stages() {
-		fmt.Fprintf(&b, "%-22s %16s %16s %16s %16s\n", labels[st], worker.FormatTON(e.Today[st]),
-			worker.FormatTON(e.Week[st]), worker.FormatTON(e.Month[st]), worker.FormatTON(e.All[st]))
+		fmt.Fprintf(&b, "%-22s %16s %16s %16s %16s\n", labels[st], wallet.TONString(e.Today[st]),
+			wallet.TONString(e.Week[st]), wallet.TONString(e.Month[st]), wallet.TONString(e.All[st]))
 	}
-	fmt.Fprintf(&b, "Claimable now: %s", worker.FormatTON(e.ClaimableNow))
+	fmt.Fprintf(&b, "Claimable now: %s", wallet.TONString(e.ClaimableNow))
 	v.earnings.SetText(b.String())
 	if e.ClaimableNow > 0 {
 		v.payout.Enable()

@@ -175,9 +175,10 @@ func (s *Service) StartDev(ctx context.Context) (err error) {
 	if _, err := rand.Read(key[:]); err != nil {
 		return fail(err)
 	}
+	owner := s.devOwner(prepCtx)
 	vars := worker.RuntimeVars{}
 	for k, v := range map[string]string{
-		worker.KeyModelName: devModelName, worker.KeyOwnerAddress: devOwnerAddress,
+		worker.KeyModelName: devModelName, worker.KeyOwnerAddress: owner,
 		worker.KeyRootContractAddress: devRootContract, worker.KeyWorkerCoefficient: "1000",
 		worker.KeyNodeWalletKey: base64.StdEncoding.EncodeToString(key[:]),
 	} {
@@ -198,7 +199,7 @@ func (s *Service) StartDev(ctx context.Context) (err error) {
 			return fail(fmt.Errorf("stand-in proxy: %w", err))
 		}
 	}
-	jobs, err := s.startDevJobs(runCtx, files.Spec, !adopting)
+	jobs, err := s.startDevJobs(runCtx, files.Spec, !adopting, owner)
 	if err != nil {
 		return fail(err)
 	}

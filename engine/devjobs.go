@@ -96,10 +96,10 @@ func (s *Service) devPorts() (int, int) {
 	return w, c
 }
 
-// startDevJobs opens the stand-in chain, starts the proxy (and, unless the
+// startDevJobs opens the stand-in chain (payouts go to owner there), starts the proxy (and, unless the
 // load is idle, the client) for the life of ctx, and writes the root
 // configuration the worker reads into the spec share.
-func (s *Service) startDevJobs(ctx context.Context, specDir string, writeRoot bool) (*devJobs, error) {
+func (s *Service) startDevJobs(ctx context.Context, specDir string, writeRoot bool, owner string) (*devJobs, error) {
 	wport, cport := s.devPorts()
 	dir := filepath.Join(s.opts.DataDir, "dev")
 	if err := os.MkdirAll(dir, 0o700); err != nil {
@@ -132,7 +132,7 @@ func (s *Service) startDevJobs(ctx context.Context, specDir string, writeRoot bo
 			return nil, err
 		}
 	}
-	j := &devJobs{proxy: proxy, chain: chain, owner: devOwnerAddress}
+	j := &devJobs{proxy: proxy, chain: chain, owner: owner}
 	j.wg.Add(2)
 	go func() {
 		defer j.wg.Done()

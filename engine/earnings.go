@@ -2,11 +2,13 @@ package engine
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"time"
 
 	"github.com/cocoon-provider/cocoon-provider/engine/store"
 	"github.com/cocoon-provider/cocoon-provider/engine/worker"
+	"github.com/cocoon-provider/cocoon-provider/wallet"
 )
 
 // Earnings are the ledger totals the app shows, in nanoTON per stage
@@ -18,6 +20,9 @@ type Earnings struct {
 	// (§6.3) × worker_fee_per_token, from the last /jsonstats reads.
 	ClaimableNow int64
 	Updated      time.Time
+	// Mismatch says how the paid-out stage and the payouts seen arriving
+	// on the chain differ, when they have differed for a while.
+	Mismatch string
 }
 
 // Periods of the earnings totals: today is since local midnight.
@@ -152,7 +157,7 @@ func (s *Service) refreshEarnings(ctx context.Context) {
 	}
 	s.update(EventEarnings, "", func(st *State) {
 		if st.Earnings != nil {
-			e.ClaimableNow = st.Earnings.ClaimableNow
+			e.ClaimableNow, e.Mismatch = st.Earnings.ClaimableNow, st.Earnings.Mismatch
 		}
 		st.Earnings = &e
 	})
@@ -195,4 +200,48 @@ func (s *Service) currentStore() *store.Store {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.store
+}
+
+// reconcileAfter is how long paid and arrived may differ (a payout in
+// flight) before the difference is reported.
+const reconcileAfter = 2 * time.Minute
+
+// reconcile compares the ledger's paid-out stage with the payouts seen
+// arriving on the owner's address; a lasting difference is an event the
+// user sees, with both numbers. It runs only where the app watches the
+// chain (dev mode's stand-in chain).
+func (s *Service) reconcile(ctx context.Context) {
+	s.mu.Lock()
+	watching := s.dev != nil && s.dev.jobs != nil
+	s.mu.Unlock()
+	e := s.State().Earnings
+	if !watching || e == nil || e.All == nil {
+		return
+	}
+	paid, arrived := e.All[store.StagePaid], e.All[store.StageWallet]
+	now := s.opts.Now()
+	msg := ""
+	if paid != arrived {
+		if s.mismatchSince.IsZero() {
+			s.mismatchSince = now
+		}
+		if now.Sub(s.mismatchSince) >= reconcileAfter {
+			msg = fmt.Sprintf("the ledger says %s TON was paid out, but %s TON arrived at the owner address", wallet.FormatTON(paid), wallet.FormatTON(arrived))
+		}
+	} else {
+		s.mismatchSince = time.Time{}
+	}
+	if msg == e.Mismatch {
+		return
+	}
+	if msg != "" {
+		s.recordEvent("earnings.mismatch", msg, map[string]any{"paid_nanoton": paid, "arrived_nanoton": arrived})
+	}
+	s.update(EventEarnings, msg, func(st *State) {
+		if st.Earnings != nil {
+			cp := *st.Earnings
+			cp.Mismatch = msg
+			st.Earnings = &cp
+		}
+	})
 }

@@ -25,6 +25,7 @@ import (
 	"github.com/cocoon-provider/cocoon-provider/engine/store"
 	"github.com/cocoon-provider/cocoon-provider/engine/vm"
 	"github.com/cocoon-provider/cocoon-provider/engine/worker"
+	"github.com/cocoon-provider/cocoon-provider/wallet"
 )
 
 // unavailable reports whether err is the proxy's 503: no worker can take
@@ -228,5 +229,5 @@ func TestDevModeJobFlow(t *testing.T) {
 		t.Error("the canary prompt is in the app's log")
 		found++
 	}
-	t.Logf("served %d requests, %d adjusted tokens, %s earned; canary found %d times", n+4, expected, worker.FormatTON(expected*fee), found)
+	t.Logf("served %d requests, %d adjusted tokens, %s earned; canary found %d times", n+4, expected, wallet.TONString(expected*fee), found)
 }

@@ -68,6 +68,9 @@ type Service struct {
 	dev   *dev         // the running dev-mode instance
 	// claimable is each worker's claimable nanoTON now (setClaimable).
 	claimable map[int64]int64
+	// mismatchSince is when paid and arrived started to differ (reconcile;
+	// Run's goroutine only).
+	mismatchSince time.Time
 }
 
 var _ API = (*Service)(nil)
@@ -245,6 +248,7 @@ func (s *Service) Run(ctx context.Context) error {
 			}
 		case <-tick.C:
 			s.syncPause(ctx)
+			s.reconcile(ctx)
 		}
 	}
 }

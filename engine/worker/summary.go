@@ -1,9 +1,6 @@
 package worker
 
-import (
-	"strconv"
-	"time"
-)
+import "time"
 
 // Summary is a /jsonstats document reduced to what an operator reads:
 // activity and, per proxy, the settlement tiers in tokens and nanoTON at
@@ -155,25 +152,4 @@ func addTokensSat(a, b int64) int64 {
 		return 1<<63 - 1
 	}
 	return a + b
-}
-
-// FormatTON renders nanoTON as TON with all nine decimals trimmed of
-// trailing zeros (at least two kept): 1500000000 → "1.50 TON".
-func FormatTON(nano int64) string {
-	neg := nano < 0
-	u := uint64(nano)
-	if neg {
-		u = uint64(-(nano + 1)) + 1
-	}
-	whole, frac := u/NanoTONPerTON, u%NanoTONPerTON
-	f := []byte{'0' + byte(frac/1e8%10), '0' + byte(frac/1e7%10), '0' + byte(frac/1e6%10), '0' + byte(frac/1e5%10),
-		'0' + byte(frac/1e4%10), '0' + byte(frac/1e3%10), '0' + byte(frac/1e2%10), '0' + byte(frac/10%10), '0' + byte(frac%10)}
-	for len(f) > 2 && f[len(f)-1] == '0' {
-		f = f[:len(f)-1]
-	}
-	s := strconv.FormatUint(whole, 10) + "." + string(f) + " TON"
-	if neg {
-		s = "-" + s
-	}
-	return s
 }
