@@ -15,6 +15,7 @@ import (
 	"github.com/cocoon-provider/cocoon-provider/engine"
 	"github.com/cocoon-provider/cocoon-provider/engine/store"
 	"github.com/cocoon-provider/cocoon-provider/engine/vm"
+	"github.com/cocoon-provider/cocoon-provider/engine/worker"
 	"github.com/cocoon-provider/cocoon-provider/wallet"
 )
 
@@ -194,6 +195,17 @@ func activityText(in *engine.Instance) string {
 		c.Queries.Total(), c.Failed.Total(), c.TotalAdjustedTokens.Total(), c.PromptAdjustedTokens.Total(),
 		c.CachedAdjustedTokens.Total(), c.CompletionAdjustedTokens.Total(), c.ReasoningAdjustedTokens.Total(),
 		bytesText(c.BytesReceived.Total()), bytesText(c.BytesSent.Total()))
+	if w := in.Stats.Wallet; w != nil {
+		health := in.Stats.Status.WalletHealth()
+		fmt.Fprintf(&b, "\nCocoon wallet float: %s (%s", wallet.TONString(w.Balance), health)
+		switch health {
+		case worker.WalletTooLow:
+			b.WriteString(": under 2.1 TON the worker does not start; top it up")
+		case worker.WalletLow:
+			b.WriteString(": under 5 TON; top it up soon")
+		}
+		b.WriteString(")")
+	}
 	fmt.Fprintf(&b, "\nConnected proxies: %d", len(in.Stats.Proxies))
 	if l := in.Load; l != nil {
 		fmt.Fprintf(&b, " · stand-in client: %d sent, %d answered, %d failed", l.Sent, l.OK, l.Failed)
