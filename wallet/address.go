@@ -11,6 +11,7 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/sigurn/crc16"
 	"github.com/xssnick/tonutils-go/address"
 )
 
@@ -196,7 +197,7 @@ func (a Address) UserFriendly(bounceable, testnetOnly bool) string {
 	}
 	b[1] = byte(a.workchain)
 	copy(b[2:34], a.hash[:])
-	binary.BigEndian.PutUint16(b[34:], crc16XMODEM(b[:34]))
+	binary.BigEndian.PutUint16(b[34:], crc16.Checksum(b[:34], xmodem))
 	return base64.RawURLEncoding.EncodeToString(b[:])
 }
 
@@ -464,7 +465,7 @@ func parseUserFriendly(s string) (Address, error) {
 	if err != nil || n != len(b) {
 		return Address{}, addrErr(ErrAddressNotBase64, "the address is not valid base64: copy it again from your wallet app")
 	}
-	if crc16XMODEM(b[:34]) != binary.BigEndian.Uint16(b[34:]) {
+	if crc16.Checksum(b[:34], xmodem) != binary.BigEndian.Uint16(b[34:]) {
 		return Address{}, addrErr(ErrAddressChecksum,
 			"the address checksum does not match: a character was mistyped or lost; copy the address again from your wallet app")
 	}
@@ -498,19 +499,5 @@ func printable(s string) string {
 	return s
 }
 
-// crc16XMODEM is CRC-16/XMODEM (poly 0x1021, init 0), the checksum of
-// user-friendly addresses.
-func crc16XMODEM(data []byte) uint16 {
-	var crc uint16
-	for _, b := range data {
-		crc ^= uint16(b) << 8
-		for range 8 {
-			if crc&0x8000 != 0 {
-				crc = crc<<1 ^ 0x1021
-			} else {
-				crc <<= 1
-			}
-		}
-	}
-	return crc
-}
+// xmodem is CRC-16/XMODEM, the checksum of user-friendly TON addresses.
+var xmodem = crc16.MakeTable(crc16.CRC16_XMODEM)

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/sigurn/crc16"
 	"github.com/tonkeeper/tongo/ton"
 	"github.com/xssnick/tonutils-go/address"
 )
@@ -47,7 +48,7 @@ func friendly(tag, wc byte, hash [32]byte) string {
 	var b [36]byte
 	b[0], b[1] = tag, wc
 	copy(b[2:], hash[:])
-	binary.BigEndian.PutUint16(b[34:], crc16XMODEM(b[:34]))
+	binary.BigEndian.PutUint16(b[34:], crc16.Checksum(b[:34], xmodem))
 	return base64.RawURLEncoding.EncodeToString(b[:])
 }
 

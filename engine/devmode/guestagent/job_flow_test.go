@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sigurn/crc16"
+
 	"github.com/cocoon-provider/cocoon-provider/attest"
 	"github.com/cocoon-provider/cocoon-provider/engine/devmode/standin"
 	"github.com/cocoon-provider/cocoon-provider/engine/worker"
@@ -508,30 +510,17 @@ func TestDevWalletAddress(t *testing.T) {
 	if len(a) != 48 || !strings.HasPrefix(a, "UQ") || err != nil || len(raw) != 36 {
 		t.Fatalf("%q is not a 48-character non-bounceable workchain-0 address (%v)", a, err)
 	}
-	if crc := crc16XModem(raw[:34]); raw[34] != byte(crc>>8) || raw[35] != byte(crc) {
+	if crc := crc16.Checksum(raw[:34], xmodem); raw[34] != byte(crc>>8) || raw[35] != byte(crc) {
 		t.Errorf("%q has a wrong CRC", a)
 	}
 	// The test's own CRC-16/XMODEM, checked against the standard value.
-	if got := crc16XModem([]byte("123456789")); got != 0x31C3 {
-		t.Errorf("crc16XModem(123456789) = %#x, want 0x31c3", got)
+	if got := crc16.Checksum([]byte("123456789"), xmodem); got != 0x31C3 {
+		t.Errorf("crc16.Checksum(123456789, xmodem) = %#x, want 0x31c3", got)
 	}
 	if strings.Contains(a, testKey) {
 		t.Error("address contains the key")
 	}
 }
 
-// crc16XModem is CRC-16/XMODEM (poly 0x1021, init 0), to check addresses.
-func crc16XModem(b []byte) uint16 {
-	var crc uint16
-	for _, x := range b {
-		crc ^= uint16(x) << 8
-		for range 8 {
-			if crc&0x8000 != 0 {
-				crc = crc<<1 ^ 0x1021
-			} else {
-				crc <<= 1
-			}
-		}
-	}
-	return crc
-}
+// xmodem is CRC-16/XMODEM, the checksum of user-friendly TON addresses.
+var xmodem = crc16.MakeTable(crc16.CRC16_XMODEM)

@@ -3,6 +3,8 @@ package standin
 import (
 	"crypto/sha256"
 	"encoding/base64"
+
+	"github.com/sigurn/crc16"
 )
 
 // TON amounts in nanoTON.
@@ -18,23 +20,10 @@ func DevAddress(label string) string {
 	b := make([]byte, 0, 36)
 	b = append(b, 0x51, 0x00)
 	b = append(b, h[:]...)
-	crc := crc16XModem(b)
+	crc := crc16.Checksum(b, xmodem)
 	b = append(b, byte(crc>>8), byte(crc))
 	return base64.URLEncoding.EncodeToString(b)
 }
 
-// crc16XModem is CRC-16/XMODEM (polynomial 0x1021, initial value 0).
-func crc16XModem(b []byte) uint16 {
-	var crc uint16
-	for _, x := range b {
-		crc ^= uint16(x) << 8
-		for range 8 {
-			if crc&0x8000 != 0 {
-				crc = crc<<1 ^ 0x1021
-			} else {
-				crc <<= 1
-			}
-		}
-	}
-	return crc
-}
+// xmodem is CRC-16/XMODEM, the checksum of user-friendly TON addresses.
+var xmodem = crc16.MakeTable(crc16.CRC16_XMODEM)

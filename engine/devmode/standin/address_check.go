@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+
+	"github.com/sigurn/crc16"
 )
 
 // checkAddress reports whether s is a TON address in user-friendly form
@@ -31,7 +33,7 @@ func checkAddress(s string) error {
 	if err != nil {
 		return fmt.Errorf("address %q: not base64: %w", s, err)
 	}
-	if crc := crc16XModem(b[:34]); uint16(b[34])<<8|uint16(b[35]) != crc {
+	if crc := crc16.Checksum(b[:34], xmodem); uint16(b[34])<<8|uint16(b[35]) != crc {
 		return fmt.Errorf("address %q: checksum mismatch (a typo?)", s)
 	}
 	return nil
