@@ -227,19 +227,7 @@ func (r quoteReport) write(w io.Writer) {
 }
 
 func cmdAttestQuote(args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("attest quote", stderr)
-	asJSON := fs.Bool("json", false, "print JSON")
-	at := fs.String("at", "", "verify as of this time (RFC 3339)")
-	policyFile := fs.String("policy", "", "check against a Cocoon tdx_config policy JSON")
-	file, err := parseWithFile(fs, args, "quote FILE")
-	if err != nil {
-		return err
-	}
-	when, err := parseAt(*at)
-	if err != nil {
-		return err
-	}
-	policy, err := readPolicy(*policyFile)
+	file, asJSON, when, policy, err := parseVerifyFlags("quote", args, stderr)
 	if err != nil {
 		return err
 	}
@@ -253,7 +241,7 @@ func cmdAttestQuote(args []string, stdout, stderr io.Writer) error {
 	}
 	r := newQuoteReport(file, q)
 	r.verifyInto(raw, q, when, policy)
-	if *asJSON {
+	if asJSON {
 		if err := printJSON(stdout, r); err != nil {
 			return err
 		}
@@ -264,6 +252,23 @@ func cmdAttestQuote(args []string, stdout, stderr io.Writer) error {
 		return exitError(1)
 	}
 	return nil
+}
+
+// parseVerifyFlags reads the flags of attest quote and attest cert: FILE,
+// --json, --at and --policy.
+func parseVerifyFlags(what string, args []string, stderr io.Writer) (file string, asJSON bool, at time.Time, policy *attest.Policy, err error) {
+	fs := newFlagSet("attest "+what, stderr)
+	j := fs.Bool("json", false, "print JSON")
+	atFlag := fs.String("at", "", "verify as of this time (RFC 3339)")
+	policyFile := fs.String("policy", "", "check the quote against a Cocoon tdx_config policy JSON")
+	if file, err = parseWithFile(fs, args, what+" FILE"); err != nil {
+		return
+	}
+	if at, err = parseAt(*atFlag); err != nil {
+		return
+	}
+	policy, err = readPolicy(*policyFile)
+	return file, *j, at, policy, err
 }
 
 // parseWithFile parses flags given before or after one FILE argument.
@@ -303,19 +308,7 @@ type certReport struct {
 }
 
 func cmdAttestCert(args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("attest cert", stderr)
-	asJSON := fs.Bool("json", false, "print JSON")
-	at := fs.String("at", "", "verify as of this time (RFC 3339)")
-	policyFile := fs.String("policy", "", "check the quote against a Cocoon tdx_config policy JSON")
-	file, err := parseWithFile(fs, args, "cert FILE")
-	if err != nil {
-		return err
-	}
-	when, err := parseAt(*at)
-	if err != nil {
-		return err
-	}
-	policy, err := readPolicy(*policyFile)
+	file, asJSON, when, policy, err := parseVerifyFlags("cert", args, stderr)
 	if err != nil {
 		return err
 	}
@@ -362,7 +355,7 @@ func cmdAttestCert(args []string, stdout, stderr io.Writer) error {
 	} else {
 		r.Verified = true
 	}
-	if *asJSON {
+	if asJSON {
 		if err := printJSON(stdout, r); err != nil {
 			return err
 		}

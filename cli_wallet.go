@@ -310,15 +310,11 @@ func (w *walletCtx) createOrImport(ctx context.Context, out io.Writer, create bo
 		}
 	}
 	defer m.Zero()
-	key, err := m.PrivateKey()
+	owner, key, err := ownerFromMnemonic(m, v, w.cfg.Net())
 	if err != nil {
 		return err
 	}
 	defer key.Zero()
-	owner, err := wallet.OwnerFromKey(key, v, w.cfg.Net())
-	if err != nil {
-		return err
-	}
 	phrase := m.AppendPhrase(nil)
 	defer clear(phrase)
 	if err := w.storeEntries(map[string][]byte{wallet.KeystoreEntryOwnerMnemonic: phrase},
@@ -563,16 +559,12 @@ func (w *walletCtx) signAndSend(ctx context.Context, out io.Writer, t wallet.Tra
 	if err != nil {
 		return err
 	}
-	key, err := m.PrivateKey()
+	owner, key, err := ownerFromMnemonic(m, v, w.cfg.Net())
 	m.Zero()
 	if err != nil {
 		return err
 	}
 	defer key.Zero()
-	owner, err := wallet.OwnerFromKey(key, v, w.cfg.Net())
-	if err != nil {
-		return err
-	}
 	cctx, cancel := context.WithTimeout(ctx, 4*time.Minute)
 	defer cancel()
 	chain, err := wallet.DialLiteChain(cctx, w.cfg.TONConfig, wallet.LiteOptions{})
@@ -615,6 +607,19 @@ func (w *walletCtx) signAndSend(ctx context.Context, out io.Writer, t wallet.Tra
 	}
 	fmt.Fprintf(out, "Done: %s TON to %s in transaction %x.\n", wallet.FormatTON(t.Amount), t.To.Display(), tx.Hash)
 	return nil
+}
+
+// ownerFromMnemonic derives the owner wallet of m; the caller zeroes key.
+func ownerFromMnemonic(m wallet.Mnemonic, v wallet.WalletVersion, net wallet.Network) (wallet.Owner, wallet.OwnerKey, error) {
+	key, err := m.PrivateKey()
+	if err != nil {
+		return wallet.Owner{}, key, err
+	}
+	owner, err := wallet.OwnerFromKey(key, v, net)
+	if err != nil {
+		key.Zero()
+	}
+	return owner, key, err
 }
 
 func toUint32(v any) (uint32, bool) {
