@@ -179,6 +179,7 @@ func TestWorkerViewShowsActivityEarningsAndPause(t *testing.T) {
 	st.Status.WalletBalance, st.Status.HasWalletBalance = 3_500_000_000, true
 	st.Counters.Queries[0], st.Counters.Failed[0], st.Counters.TotalAdjustedTokens[0] = 12, 1, 3456
 	st.Counters.BytesReceived[0] = 2048
+	st.Counters.Queries[2], st.Counters.TotalAdjustedTokens[2], st.Counters.Time[2] = 1.5, 200, 0.5
 	v.show(&engine.Instance{State: vm.StateRunning, Stats: st,
 		Activity: &worker.Activity{Interval: 2 * time.Second, Queries: 3, Success: 3, TokensTotal: 400, BusySeconds: 1},
 		Load:     &engine.LoadStats{Sent: 13, OK: 12, Failed: 1},
@@ -190,7 +191,7 @@ func TestWorkerViewShowsActivityEarningsAndPause(t *testing.T) {
 		All:          map[string]int64{store.StageEarned: 2_000_000_000, store.StagePaid: 250_000_000},
 		ClaimableNow: 16_000})
 	got := texts(v.content)
-	for _, want := range []string{"1.50 requests/s", "200 adjusted tokens/s", "concurrency 0.50", "success 100%",
+	for _, want := range []string{"Last 10 s: 1.50 requests/s", "200 adjusted tokens/s", "concurrency 0.50", "success 100%",
 		"12 requests (1 failed)", "3456 adjusted tokens", "2.0 KiB in", "Connected proxies: 1", "Cocoon wallet float: 3.5 TON (low: under 5 TON; top it up soon)", "13 sent, 12 answered, 1 failed",
 		"earned                          1.5 TON", "2 TON", "0.25 TON", "Claimable now: 0.000016 TON",
 		"Accepted by the stand-in proxy (fake TDX", "Image hash 5c5c5c5c5c5c5c5c…", "certificate made 1h30m0s ago"} {

@@ -186,11 +186,14 @@ func (v *workerView) show(in *engine.Instance, msg string) {
 // poll interval and totals since the worker started.
 func activityText(in *engine.Instance) string {
 	var b strings.Builder
-	if a := in.Activity; a != nil {
-		fmt.Fprintf(&b, "Now: %.2f requests/s · %.0f adjusted tokens/s · concurrency %.2f · success %.0f%%\n",
-			a.RequestsPerSecond(), a.TokensPerSecond(), a.AvgConcurrency(), 100*a.SuccessRate())
-	}
 	c := in.Stats.Counters
+	// The worker's own 10-second rates (§6.4) are steadier than one poll.
+	fmt.Fprintf(&b, "Last 10 s: %.2f requests/s · %.0f adjusted tokens/s · concurrency %.2f",
+		c.Queries.Rate(worker.Window10s), c.TotalAdjustedTokens.Rate(worker.Window10s), c.Time.Rate(worker.Window10s))
+	if a := in.Activity; a != nil && a.Queries > 0 {
+		fmt.Fprintf(&b, " · success %.0f%%", 100*a.SuccessRate())
+	}
+	b.WriteString("\n")
 	fmt.Fprintf(&b, "Since the worker started: %.0f requests (%.0f failed) · %.0f adjusted tokens (prompt %.0f, cached %.0f, completion %.0f, reasoning %.0f) · %s in, %s out",
 		c.Queries.Total(), c.Failed.Total(), c.TotalAdjustedTokens.Total(), c.PromptAdjustedTokens.Total(),
 		c.CachedAdjustedTokens.Total(), c.CompletionAdjustedTokens.Total(), c.ReasoningAdjustedTokens.Total(),
