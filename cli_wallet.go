@@ -29,8 +29,9 @@ const walletUsage = `Usage: cocoon-provider wallet COMMAND [flags]
   address [ADDRESS] [--testnet]   show or set where earnings go (any TON address form)
   create [--version v5r1|v4r2] [--testnet]
                                   make an owner wallet: 24 words shown once, confirmed, encrypted
-  import [--version v5r1|v4r2] [--testnet]
-                                  take an owner wallet from its 24 words (read from the terminal)
+  import [--version v5r1|v4r2] [--testnet] [--bip39]
+                                  take an owner wallet from its 24 words (read from the terminal);
+                                  --bip39 for a phrase from a multi-coin wallet (check the address shown)
   node-key [--new]                the worker's node wallet key (kept encrypted) and its cocoon wallet
   topup AMOUNT [--send] [--qr FILE]
                                   fund the cocoon wallet (it needs at least 2.1 TON, 5 to be comfortable)
@@ -190,6 +191,7 @@ func cmdWallet(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	version := fs.String("version", "v5r1", "owner wallet version: v5r1 or v4r2")
 	passFile := fs.String("passphrase-file", "", "read the keystore passphrase from this file")
 	newKey := fs.Bool("new", false, "node-key: make a new node wallet key")
+	bip39 := fs.Bool("bip39", false, "import: the words are a BIP-39 phrase from a multi-coin wallet (12–24 words)")
 	send := fs.Bool("send", false, "sign with the owner wallet in the keystore and send")
 	qrFile := fs.String("qr", "", "write the QR code of the ton:// link to this PNG file")
 	tonConfig := fs.String("config", "", "chain: TON liteserver global config file")
@@ -223,6 +225,7 @@ func cmdWallet(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	case "address":
 		return w.address(ctx, stdout, positional)
 	case "create", "import":
+		w.cfg.OwnerBIP39 = sub == "import" && *bip39
 		return w.createOrImport(ctx, stdout, sub == "create", *version)
 	case "node-key":
 		return w.nodeKey(ctx, stdout, *newKey)
@@ -299,11 +302,11 @@ func (w *walletCtx) createOrImport(ctx context.Context, out io.Writer, create bo
 			fmt.Fprint(out, "\033[2J\033[H")
 		}
 	} else {
-		phrase, err := w.p.secretLine("The 24 words, separated by spaces: ")
+		phrase, err := w.p.secretLine("The recovery words, separated by spaces: ")
 		if err != nil {
 			return err
 		}
-		m, err = wallet.ParseMnemonicBytes(phrase)
+		m, err = w.cfg.ParseOwnerPhrase(phrase)
 		clear(phrase)
 		if err != nil {
 			return err
@@ -554,7 +557,7 @@ func (w *walletCtx) signAndSend(ctx context.Context, out io.Writer, t wallet.Tra
 	if err != nil {
 		return err
 	}
-	m, err := wallet.ParseMnemonicBytes(phrase)
+	m, err := w.cfg.ParseOwnerPhrase(phrase)
 	clear(phrase)
 	if err != nil {
 		return err

@@ -138,3 +138,23 @@ func TestCLIWalletCreateConfirms(t *testing.T) {
 		t.Errorf("second create: exit %d %s", code, errb)
 	}
 }
+
+// TestCLIWalletImportBIP39: a phrase from a multi-coin wallet is refused
+// as a TON phrase (with a hint), and imported with --bip39 (tonutils-go's
+// vector).
+func TestCLIWalletImportBIP39(t *testing.T) {
+	const phrase = "awesome scale mansion decade will rail beyond pink into enrich flock before cream oval pottery priority acid onion burst salad police pyramid stick hawk"
+	dir := t.TempDir()
+	pass := filepath.Join(dir, "pass")
+	_ = os.WriteFile(pass, []byte("bip39 passphrase\n"), 0o600)
+	withStdin(t, phrase+"\n")
+	code, _, errb := runCLI(t, "wallet", "import", "--data-dir", dir, "--passphrase-file", pass)
+	if code != 1 || !strings.Contains(errb, "BIP-39") || strings.Contains(errb, "awesome") {
+		t.Fatalf("TON import of a BIP-39 phrase: exit %d %q", code, errb)
+	}
+	withStdin(t, phrase+"\n")
+	code, out, errb := runCLI(t, "wallet", "import", "--bip39", "--data-dir", dir, "--passphrase-file", pass)
+	if code != 0 || !strings.Contains(out, "UQCdMgVv3MHurW103oa4tdsuP1a-wZmNE0ZweBlK_Iy7tK1o") {
+		t.Fatalf("--bip39 import: exit %d %s %s", code, out, errb)
+	}
+}

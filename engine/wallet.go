@@ -26,6 +26,9 @@ type WalletConfig struct {
 	// OwnerVersion is v4r2 or v5r1 when the keystore holds the owner
 	// wallet's mnemonic; empty for an address only.
 	OwnerVersion string `json:"owner_version,omitempty"`
+	// OwnerBIP39: the owner's words are a BIP-39 phrase (multi-coin
+	// wallets), not a TON phrase.
+	OwnerBIP39 bool `json:"owner_bip39,omitempty"`
 	// NodePublicKey is the Ed25519 public key of the node wallet key (hex).
 	NodePublicKey string `json:"node_public_key,omitempty"`
 	// TONConfig is a liteserver global config file for balances and sends.
@@ -96,4 +99,13 @@ func (s *Service) devOwner(ctx context.Context) string {
 		}
 	}
 	return devOwnerAddress
+}
+
+// ParseOwnerPhrase reads the owner's words as stored: a TON phrase, or a
+// BIP-39 phrase when the wallet was imported as one.
+func (c WalletConfig) ParseOwnerPhrase(phrase []byte) (wallet.Mnemonic, error) {
+	if c.OwnerBIP39 {
+		return wallet.ParseBIP39Mnemonic(string(phrase))
+	}
+	return wallet.ParseMnemonicBytes(phrase)
 }
