@@ -194,7 +194,8 @@ func TestUIWindowScreenshot(t *testing.T) {
 
 // TestUITrayMenu starts the app hidden with a tray host on a private D-Bus
 // session bus, reads the tray menu over D-Bus as a desktop panel does,
-// clicks "Open" (the window must appear) and then "Quit" (the app must exit).
+// checks the status, earnings, pause and payout items, clicks "Open
+// dashboard" (the window must appear) and then "Quit" (the app must exit).
 func TestUITrayMenu(t *testing.T) {
 	display := startXvfb(t)
 	need(t, "xwininfo", "x11-utils")
@@ -211,12 +212,20 @@ func TestUITrayMenu(t *testing.T) {
 		t.Error("--hidden showed the window")
 	}
 	items := host.menu(t, item)
-	for _, want := range []string{"Open Cocoon Provider", "Quit"} {
+	for _, want := range []string{"Earned today: 0 TON", "This week: 0 TON", "Claimable: 0 TON",
+		"Pause 30 min", "Pause 1 hour", "Pause until tomorrow", "Resume", "Payout now", "Open dashboard", "Quit"} {
 		if _, ok := items[want]; !ok {
 			t.Fatalf("tray menu %v lacks %q", items, want)
 		}
 	}
-	host.click(t, item, items["Open Cocoon Provider"])
+	status := false
+	for label := range items {
+		status = status || strings.HasPrefix(label, "Dev mode: ")
+	}
+	if !status {
+		t.Errorf("tray menu %v lacks the status line", items)
+	}
+	host.click(t, item, items["Open dashboard"])
 	deadline := time.Now().Add(30 * time.Second)
 	for !mapped(display, "Cocoon Provider") {
 		if time.Now().After(deadline) {
@@ -224,6 +233,8 @@ func TestUITrayMenu(t *testing.T) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+	// An update of the menu renumbers its items: read it again.
+	items = host.menu(t, item)
 	host.click(t, item, items["Quit"])
 	if err := p.wait(t, 30*time.Second); err != nil {
 		t.Errorf("Quit from the tray: %v\n%s", err, p.logs.String())

@@ -51,8 +51,17 @@ func Run(ctx context.Context, api engine.API, opts Options) error {
 		w.Hide()
 		go fyne.Do(a.Quit)
 	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	// report shows the result of a tray action: a notification, and the
+	// window's log for when the window is opened.
+	report := func(msg string) {
+		a.SendNotification(fyne.NewNotification("Cocoon Provider", msg))
+		fyne.Do(func() { ui.worker.log.SetText(msg) })
+	}
+	menu := newTrayMenu(ctx, api, w.Show, quit, report)
 	trayOK, why := tray.Available()
-	if trayOK && !tray.Setup(a, assets.Icon, w.Show, quit) {
+	if trayOK && !tray.Setup(a, assets.Icon, menu.menu) {
 		trayOK, why = false, "this platform driver has no tray support"
 	}
 	if trayOK {
@@ -61,8 +70,9 @@ func Run(ctx context.Context, api engine.API, opts Options) error {
 		log.Info("no system tray; the window stays the way to use the app, and closing it quits", "reason", why)
 	}
 
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
+	if trayOK {
+		go menu.follow(ctx, api)
+	}
 	go func() {
 		<-ctx.Done()
 		fyne.Do(quit)

@@ -6,17 +6,16 @@ import (
 	"fyne.io/fyne/v2/driver/desktop"
 )
 
-// Setup adds the tray icon with a menu that opens the window and quits.
-// It returns false when the driver has no tray support.
-func Setup(a fyne.App, icon fyne.Resource, open, quit func()) bool {
+// Setup adds the tray icon with menu. The icon is set once; the caller
+// updates the menu's items in place and calls menu.Refresh (never a new
+// menu or icon in a loop: the driver leaks on each). It returns false when
+// the driver has no tray support.
+func Setup(a fyne.App, icon fyne.Resource, menu *fyne.Menu) bool {
 	desk, ok := a.(desktop.App)
 	if !ok {
 		return false
 	}
-	openItem := fyne.NewMenuItem("Open Cocoon Provider", open)
-	quitItem := fyne.NewMenuItem("Quit", quit)
-	quitItem.IsQuit = true
-	desk.SetSystemTrayMenu(fyne.NewMenu("Cocoon Provider", openItem, fyne.NewMenuItemSeparator(), quitItem))
+	desk.SetSystemTrayMenu(menu)
 	desk.SetSystemTrayIcon(icon)
 	return true
 }

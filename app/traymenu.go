@@ -1,0 +1,189 @@
+package app
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"fyne.io/fyne/v2"
+
+	"github.com/cocoon-provider/cocoon-provider/engine"
+	"github.com/cocoon-provider/cocoon-provider/engine/store"
+	"github.com/cocoon-provider/cocoon-provider/engine/vm"
+	"github.com/cocoon-provider/cocoon-provider/engine/worker"
+	"github.com/cocoon-provider/cocoon-provider/wallet"
+)
+
+// trayText is what the tray menu shows for one engine state.
+type trayText struct {
+	Status, Today, Week, Claimable string
+	// Float warns that the worker's wallet float is low; "" hides the item.
+	Float                       string
+	CanPause, CanResume, CanPay bool
+}
+
+// trayLines formats the tray menu's lines for st at now.
+func trayLines(st engine.State, now time.Time) trayText {
+	var t trayText
+	var today, week, claimable int64
+	if e := st.Earnings; e != nil {
+		today, week, claimable = e.Today[store.StageEarned], e.Week[store.StageEarned], e.ClaimableNow
+	}
+	t.Today = "Earned today: " + wallet.TONString(today)
+	t.Week = "This week: " + wallet.TONString(week)
+	t.Claimable = "Claimable: " + wallet.TONString(claimable)
+	t.CanPay = claimable > 0
+
+	in := st.Dev
+	if in == nil && len(st.Attached) > 0 {
+		in = &st.Attached[0]
+	}
+	switch p := st.Pause; {
+	case p != nil && p.Indefinite():
+		t.Status = "Paused until you resume"
+	case p != nil:
+		format := "15:04"
+		if y, m, d := p.Until.Local().Date(); y != now.Local().Year() || m != now.Local().Month() || d != now.Local().Day() {
+			format = "Mon 15:04"
+		}
+		t.Status = "Paused until " + p.Until.Local().Format(format)
+	default:
+		t.Status = modeText(st.Mode) + ": " + instanceText(in)
+	}
+	t.CanResume = st.Pause != nil
+	t.CanPause = st.Pause == nil
+
+	if in != nil && in.Stats != nil {
+		s := in.Stats.Status
+		if h := s.WalletHealth(); h == worker.WalletLow || h == worker.WalletTooLow {
+			t.Float = fmt.Sprintf("⚠ Worker wallet float low: %s (top up to 5 TON or more)", wallet.TONString(s.WalletBalance))
+		}
+	}
+	return t
+}
+
+func modeText(m engine.Mode) string {
+	switch m {
+	case engine.ModeProduction:
+		return "Production"
+	case engine.ModeTest:
+		return "Test mode"
+	}
+	return "Dev mode"
+}
+
+func instanceText(in *engine.Instance) string {
+	if in == nil || in.State == "" {
+		return string(vm.StateStopped)
+	}
+	s := string(in.State)
+	if (in.State == vm.StateRunning || in.State == vm.StateDegraded) && in.Stats != nil {
+		s += fmt.Sprintf(" · %.1f req/s", in.Stats.Counters.Queries.Rate(worker.Window10s))
+	}
+	return s
+}
+
+// trayMenu is the tray menu; its items are updated in place.
+type trayMenu struct {
+	menu                                  *fyne.Menu
+	status, today, week, claimable, float *fyne.MenuItem
+	pauses                                []*fyne.MenuItem
+	resume, payout, open, quit            *fyne.MenuItem
+	shown                                 trayText
+	// paying disables Payout now while a payout runs.
+	paying bool
+}
+
+// newTrayMenu builds the menu; report shows the result of an action.
+func newTrayMenu(ctx context.Context, api engine.API, open, quit func(), report func(string)) *trayMenu {
+	t := &trayMenu{}
+	info := func() *fyne.MenuItem { return &fyne.MenuItem{Disabled: true} }
+	t.status, t.today, t.week, t.claimable, t.float = info(), info(), info(), info(), info()
+	setPause := func(p *engine.Pause) {
+		go func() {
+			if err := api.SetPause(ctx, p); err != nil {
+				report("Pause: " + err.Error())
+			}
+		}()
+	}
+	for _, o := range []struct {
+		label string
+		until func(time.Time) engine.Pause
+	}{
+		{"Pause 30 min", func(now time.Time) engine.Pause { return engine.Pause{Until: now.Add(30 * time.Minute)} }},
+		{"Pause 1 hour", func(now time.Time) engine.Pause { return engine.Pause{Until: now.Add(time.Hour)} }},
+		{"Pause until tomorrow", engine.PauseUntilTomorrow},
+	} {
+		t.pauses = append(t.pauses, fyne.NewMenuItem(o.label, func() { p := o.until(time.Now()); setPause(&p) }))
+	}
+	t.resume = fyne.NewMenuItem("Resume", func() { setPause(nil) })
+	t.payout = fyne.NewMenuItem("Payout now", func() {
+		t.paying = true
+		t.apply(t.shown, true)
+		go func() {
+			res, err := api.Payout(ctx)
+			report(payoutText(res, err))
+			fyne.Do(func() { t.paying = false; t.apply(t.shown, true) })
+		}()
+	})
+	t.open = fyne.NewMenuItem("Open dashboard", open)
+	t.quit = fyne.NewMenuItem("Quit", quit)
+	t.quit.IsQuit = true
+	t.menu = fyne.NewMenu("Cocoon Provider")
+	t.apply(trayLines(api.State(), time.Now()), false)
+	return t
+}
+
+// apply puts text into the items; refresh says whether to push the menu
+// to the tray (only done when something changed).
+func (t *trayMenu) apply(text trayText, refresh bool) {
+	changed := text != t.shown || len(t.menu.Items) == 0
+	t.shown = text
+	t.status.Label = text.Status
+	t.today.Label, t.week.Label, t.claimable.Label = text.Today, text.Week, text.Claimable
+	t.float.Label = text.Float
+	for _, p := range t.pauses {
+		p.Disabled = !text.CanPause
+	}
+	t.resume.Disabled = !text.CanResume
+	payDisabled := !text.CanPay || t.paying
+	if t.payout.Disabled != payDisabled {
+		t.payout.Disabled, changed = payDisabled, true
+	}
+	if !changed {
+		return
+	}
+	items := []*fyne.MenuItem{t.status, fyne.NewMenuItemSeparator(), t.today, t.week, t.claimable}
+	if text.Float != "" {
+		items = append(items, t.float)
+	}
+	items = append(items, fyne.NewMenuItemSeparator())
+	items = append(items, t.pauses...)
+	items = append(items, t.resume, t.payout, fyne.NewMenuItemSeparator(), t.open, fyne.NewMenuItemSeparator(), t.quit)
+	t.menu.Items = items
+	if refresh {
+		t.menu.Refresh()
+	}
+}
+
+// follow updates the menu on engine events, at most once a second.
+func (t *trayMenu) follow(ctx context.Context, api engine.API) {
+	events := api.Subscribe(ctx)
+	var fire <-chan time.Time
+	var last time.Time
+	for {
+		select {
+		case _, ok := <-events:
+			if !ok {
+				return
+			}
+			if fire == nil {
+				fire = time.After(max(0, time.Second-time.Since(last)))
+			}
+		case <-fire:
+			fire, last = nil, time.Now()
+			text := trayLines(api.State(), last)
+			fyne.Do(func() { t.apply(text, true) })
+		}
+	}
+}
