@@ -89,7 +89,15 @@ func TestRunClient(t *testing.T) {
 	fw.delay = 5 * time.Millisecond
 	for _, pattern := range []string{PatternSteady, PatternBursty, PatternIdle} {
 		t.Run(pattern, func(t *testing.T) {
-			waitFor(t, "the last test's requests finished", func() bool { return fw.inflight.Load() == 0 })
+			// Requests the last subtest's client abandoned may still be on
+			// their way to the worker: wait until proxy and worker are quiet
+			// for a moment before counting.
+			quiet := func() bool { return fw.inflight.Load() == 0 && p.Snapshot().Totals.Running == 0 }
+			for range 2 {
+				waitFor(t, "the last test's requests finished", quiet)
+				time.Sleep(50 * time.Millisecond)
+			}
+			waitFor(t, "the last test's requests finished", quiet)
 			fw.maxInflight.Store(0)
 			l := Load{Pattern: pattern, Rate: 400, Concurrency: 3, PromptWords: 20, MaxTokens: 6, ReasoningTokens: 2,
 				MaxCoefficient: 1000, Seed: 7, IdlePhase: 30 * time.Millisecond}
