@@ -40,7 +40,8 @@ func Run(ctx context.Context, api engine.API, opts Options) error {
 	w := a.NewWindow("Cocoon Provider")
 	w.SetIcon(assets.Icon)
 
-	ui := newMainView(ctx, api)
+	ui := newMainView(ctx, api, a.Preferences())
+	ui.earnings.window = w
 	w.SetContent(ui.content)
 	w.Resize(fyne.NewSize(980, 720))
 
@@ -97,26 +98,32 @@ func Run(ctx context.Context, api engine.API, opts Options) error {
 	return nil
 }
 
-// mainView is the window's content: a mode banner and two tabs.
+// mainView is the window's content: a mode banner and the tabs.
 type mainView struct {
-	api     engine.API
-	content fyne.CanvasObject
-	machine *machineView
-	gpus    *gpuView
-	worker  *workerView
-	ready   chan struct{}
+	api      engine.API
+	content  fyne.CanvasObject
+	machine  *machineView
+	gpus     *gpuView
+	worker   *workerView
+	earnings *earningsView
+	ready    chan struct{}
 }
 
-func newMainView(ctx context.Context, api engine.API) *mainView {
-	v := &mainView{api: api, machine: newMachineView(), gpus: newGPUView(), worker: newWorkerView(ctx, api), ready: make(chan struct{})}
+// newMainView builds the window's content; prefs keeps the UI settings.
+func newMainView(ctx context.Context, api engine.API, prefs fyne.Preferences) *mainView {
+	v := &mainView{api: api, machine: newMachineView(), gpus: newGPUView(), worker: newWorkerView(ctx, api),
+		earnings: newEarningsView(ctx, api, prefs), ready: make(chan struct{})}
 	banner := widget.NewLabel("Dev mode (the default): nothing is earned. The machine check below says what earning on COCOON would need.")
 	banner.Importance = widget.WarningImportance
 	banner.Wrapping = fyne.TextWrapWord
+	earningsTab := container.NewTabItem("Earnings", v.earnings.content)
 	tabs := container.NewAppTabs(
 		container.NewTabItem("Machine check", v.machine.content),
 		container.NewTabItem("GPUs", v.gpus.content),
 		container.NewTabItem("Worker", v.worker.content),
+		earningsTab,
 	)
+	tabs.OnSelected = func(ti *container.TabItem) { v.earnings.setVisible(ctx, ti == earningsTab) }
 	v.machine.onRecheck = func() { v.runCheck(ctx) }
 	v.content = container.NewBorder(banner, nil, nil, nil, tabs)
 	return v
@@ -141,7 +148,7 @@ func (v *mainView) start(ctx context.Context) {
 				}
 				fyne.Do(func() { v.worker.show(in, msg) })
 			case engine.EventEarnings:
-				fyne.Do(func() { v.worker.showEarnings(st.Earnings) })
+				fyne.Do(func() { v.worker.showEarnings(st.Earnings); v.earnings.onEvent(ctx) })
 			case engine.EventPause:
 				msg := ev.Message
 				fyne.Do(func() { v.worker.showPause(st.Pause); v.worker.log.SetText(msg) })

@@ -111,7 +111,7 @@ func TestMainViewShowsStoreErrorReportedBeforeStart(t *testing.T) {
 	}, gpu.Inventory{})
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	v := newMainView(ctx, api)
+	v := newMainView(ctx, api, fyne.CurrentApp().Preferences())
 	v.start(ctx)
 	select {
 	case <-v.ready:
@@ -132,7 +132,7 @@ func TestMainViewShowsCheckFailure(t *testing.T) {
 	api.FailChecks(errors.New("context canceled"))
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	v := newMainView(ctx, api)
+	v := newMainView(ctx, api, fyne.CurrentApp().Preferences())
 	select {
 	case <-v.runCheck(ctx):
 	case <-time.After(10 * time.Second):

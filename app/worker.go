@@ -248,10 +248,8 @@ func (v *workerView) showEarnings(e *engine.Earnings) {
 	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "%-22s %16s %16s %16s %16s\n", "", "today", "7 days", "30 days", "all time")
-	labels := map[string]string{store.StageEarned: "earned", store.StageCommitted: "→ committed (proxy)",
-		store.StageClaimable: "→ claimable (chain)", store.StagePaid: "→ paid out", store.StageWallet: "→ in your wallet"}
 	for _, st := range store.Stages() {
-		fmt.Fprintf(&b, "%-22s %16s %16s %16s %16s\n", labels[st], wallet.TONString(e.Today[st]),
+		fmt.Fprintf(&b, "%-22s %16s %16s %16s %16s\n", stageLabels[st], wallet.TONString(e.Today[st]),
 			wallet.TONString(e.Week[st]), wallet.TONString(e.Month[st]), wallet.TONString(e.All[st]))
 	}
 	fmt.Fprintf(&b, "Claimable now: %s", wallet.TONString(e.ClaimableNow))

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"io"
 	"time"
 
 	"github.com/cocoon-provider/cocoon-provider/engine/gpu"
@@ -28,6 +29,12 @@ type API interface {
 	SetPause(ctx context.Context, p *Pause) error
 	// Payout asks every worker to pay out what is claimable now.
 	Payout(ctx context.Context) ([]TargetResult, error)
+	// EarningsSeries sums the ledger per stage over buckets of width
+	// bucket from since; buckets with no entries are left out.
+	EarningsSeries(ctx context.Context, since time.Time, bucket time.Duration) ([]EarningsBucket, error)
+	// ExportLedgerCSV writes the ledger entries from since to w as CSV
+	// (LedgerCSVHeader), in time order.
+	ExportLedgerCSV(ctx context.Context, w io.Writer, since time.Time) error
 }
 
 // Mode is how the worker is run.

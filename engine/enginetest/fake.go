@@ -3,7 +3,10 @@ package enginetest
 
 import (
 	"context"
+	"encoding/csv"
+	"io"
 	"sync"
+	"time"
 
 	"github.com/cocoon-provider/cocoon-provider/engine"
 	"github.com/cocoon-provider/cocoon-provider/engine/gpu"
@@ -19,6 +22,7 @@ type Fake struct {
 	report    hostcheck.Report
 	inventory gpu.Inventory
 	checkErr  error
+	series    []engine.EarningsBucket
 	subs      []chan engine.Event
 	// Checks counts Check calls.
 	Checks int
@@ -126,4 +130,36 @@ func (f *Fake) SetPause(_ context.Context, p *engine.Pause) error {
 // Payout implements engine.API: nothing is claimable in the fake.
 func (f *Fake) Payout(context.Context) ([]engine.TargetResult, error) {
 	return nil, engine.ErrNothingClaimable
+}
+
+// SetEarningsSeries sets the buckets EarningsSeries answers with.
+func (f *Fake) SetEarningsSeries(bs []engine.EarningsBucket) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.series = bs
+}
+
+// EarningsSeries implements engine.API: the buckets set with
+// SetEarningsSeries that start at or after since (bucket is not used).
+func (f *Fake) EarningsSeries(_ context.Context, since time.Time, _ time.Duration) ([]engine.EarningsBucket, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []engine.EarningsBucket
+	for _, b := range f.series {
+		if !b.Start.Before(since) {
+			out = append(out, b)
+		}
+	}
+	return out, nil
+}
+
+// ExportLedgerCSV implements engine.API: the fake holds no ledger, so it
+// writes the header only.
+func (f *Fake) ExportLedgerCSV(_ context.Context, w io.Writer, _ time.Time) error {
+	cw := csv.NewWriter(w)
+	if err := cw.Write(engine.LedgerCSVHeader); err != nil {
+		return err
+	}
+	cw.Flush()
+	return cw.Error()
 }

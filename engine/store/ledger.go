@@ -193,3 +193,48 @@ func (s *Store) Ledger(ctx context.Context, afterID int64, limit int) ([]LedgerE
 	}
 	return out, nil
 }
+
+// LedgerBucket is the nanoTON each stage reached in one time bucket.
+type LedgerBucket struct {
+	Start time.Time
+	// NanoTON holds every stage, zero where it has no entries.
+	NanoTON map[string]int64
+}
+
+// LedgerSeries sums the amounts of each stage over consecutive buckets of
+// width bucket, the first starting at since: one query. Buckets with no
+// entries are left out; the rest come in time order. bucket is rounded to
+// whole milliseconds and must be at least one.
+func (s *Store) LedgerSeries(ctx context.Context, since time.Time, bucket time.Duration) ([]LedgerBucket, error) {
+	const what = "ledger series"
+	width := bucket.Milliseconds()
+	if width <= 0 {
+		return nil, fmt.Errorf("%s: %w: bucket %s is shorter than 1 ms", what, ErrInvalid, bucket)
+	}
+	from := toMS(since)
+	rows, err := s.db.QueryContext(ctx,
+		`SELECT (t_ms - ?1) / ?2 AS b, stage, sum(amount_nanoton) FROM ledger
+		 WHERE t_ms >= ?1 GROUP BY b, stage ORDER BY b`, from, width)
+	if err != nil {
+		return nil, s.sumError(what, err)
+	}
+	defer rows.Close()
+	var out []LedgerBucket
+	last := int64(-1)
+	for rows.Next() {
+		var b, n int64
+		var stage string
+		if err := rows.Scan(&b, &stage, &n); err != nil {
+			return nil, s.sumError(what, err)
+		}
+		if b != last {
+			out = append(out, LedgerBucket{Start: fromMS(from + b*width), NanoTON: zeroStages()})
+			last = b
+		}
+		out[len(out)-1].NanoTON[stage] = n
+	}
+	if err := rows.Err(); err != nil {
+		return nil, s.sumError(what, err)
+	}
+	return out, nil
+}

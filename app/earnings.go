@@ -1,0 +1,349 @@
+package app
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"fyne.io/fyne/v2"
+	"fyne.io/fyne/v2/canvas"
+	"fyne.io/fyne/v2/container"
+	"fyne.io/fyne/v2/dialog"
+	"fyne.io/fyne/v2/theme"
+	"fyne.io/fyne/v2/widget"
+
+	"github.com/cocoon-provider/cocoon-provider/engine"
+	"github.com/cocoon-provider/cocoon-provider/engine/gpu"
+	"github.com/cocoon-provider/cocoon-provider/engine/store"
+	"github.com/cocoon-provider/cocoon-provider/wallet"
+)
+
+// prefPricePerKWh is the preference holding the user's electricity price
+// per kWh, in the user's currency.
+const prefPricePerKWh = "electricity.price_per_kwh"
+
+// earningsRefreshEvery is the least time between two refreshes caused by
+// earnings events.
+const earningsRefreshEvery = 5 * time.Second
+
+// earningsPeriod is one choice of the period selector: n buckets of width
+// bucket, the last one holding now.
+type earningsPeriod struct {
+	label  string
+	file   string // for the export's file name
+	span   time.Duration
+	n      int
+	bucket time.Duration
+}
+
+var earningsPeriods = []earningsPeriod{
+	{"24 h", "24h", 24 * time.Hour, 24, time.Hour},
+	{"7 d", "7d", 7 * 24 * time.Hour, 7, 24 * time.Hour},
+	{"30 d", "30d", 30 * 24 * time.Hour, 30, 24 * time.Hour},
+}
+
+// since is the start of the period's first bucket: hours start on the
+// hour, days at local midnight.
+func (p earningsPeriod) since(now time.Time) time.Time {
+	if p.bucket < 24*time.Hour {
+		return now.Truncate(p.bucket).Add(-time.Duration(p.n-1) * p.bucket)
+	}
+	y, m, d := now.Date()
+	return time.Date(y, m, d-(p.n-1), 0, 0, 0, 0, now.Location())
+}
+
+// stageLabels name the ledger stages as the app shows them.
+var stageLabels = map[string]string{store.StageEarned: "earned", store.StageCommitted: "→ committed (proxy)",
+	store.StageClaimable: "→ claimable (chain)", store.StagePaid: "→ paid out", store.StageWallet: "→ in your wallet"}
+
+// earningsView shows the ledger over a period: a bar chart of what was
+// earned per bucket, the totals per stage, an electricity estimate and a
+// CSV export. Its fields are touched on the UI thread only.
+type earningsView struct {
+	api     engine.API
+	prefs   fyne.Preferences
+	now     func() time.Time
+	window  fyne.Window // parent of the save dialog; set by Run
+	content fyne.CanvasObject
+	card    *widget.Card
+	period  *widget.RadioGroup
+	chart   *fyne.Container
+	bars    *barsLayout
+	max     *canvas.Text
+	axis    *widget.Label
+	totals  *widget.Label
+	price   *widget.Entry
+	power   *widget.Label
+	log     *widget.Label
+
+	periodIdx int
+	// visible says whether the tab is shown: it reads the ledger only then.
+	visible bool
+	// shown closes once the last refresh is on screen.
+	shown <-chan struct{}
+	gpus  gpu.Inventory
+	mode  engine.Mode
+	// gen numbers refreshes; a result of an older one is dropped.
+	gen         int
+	lastRefresh time.Time
+	pending     bool // a throttled refresh is scheduled
+}
+
+func newEarningsView(ctx context.Context, api engine.API, prefs fyne.Preferences) *earningsView {
+	v := &earningsView{
+		api: api, prefs: prefs, now: time.Now,
+		bars:   &barsLayout{},
+		max:    canvas.NewText("", theme.Color(theme.ColorNameForeground)),
+		axis:   widget.NewLabel(""),
+		totals: widget.NewLabel("Nothing read yet."),
+		price:  widget.NewEntry(),
+		power:  wrapLabel(""),
+		log:    wrapLabel(""),
+	}
+	v.max.TextSize = theme.CaptionTextSize()
+	v.axis.Importance = widget.LowImportance
+	v.totals.TextStyle = fyne.TextStyle{Monospace: true}
+	v.log.Importance = widget.LowImportance
+	v.chart = container.New(v.bars)
+	labels := make([]string, len(earningsPeriods))
+	for i, p := range earningsPeriods {
+		labels[i] = p.label
+	}
+	v.period = widget.NewRadioGroup(labels, func(s string) {
+		for i, p := range earningsPeriods {
+			if p.label == s && i != v.periodIdx {
+				v.periodIdx = i
+				v.shown = v.refresh(ctx)
+			}
+		}
+	})
+	v.period.Horizontal = true
+	v.period.Required = true
+	v.period.SetSelected(earningsPeriods[0].label)
+
+	if p := prefs.Float(prefPricePerKWh); p > 0 {
+		v.price.SetText(strconv.FormatFloat(p, 'f', -1, 64))
+	}
+	v.price.SetPlaceHolder("e.g. 0.30")
+	v.price.OnChanged = func(s string) {
+		if p, ok := parsePrice(s); ok {
+			v.prefs.SetFloat(prefPricePerKWh, p)
+		}
+		v.showPower()
+	}
+	export := widget.NewButtonWithIcon("Export CSV…", theme.DocumentSaveIcon(), func() { v.export(ctx) })
+
+	v.card = widget.NewCard("Earnings", "", container.NewVBox(
+		container.NewBorder(nil, nil, v.max, nil), v.chart, v.axis, v.totals))
+	v.content = container.NewVScroll(container.NewVBox(
+		v.period, v.card,
+		widget.NewCard("Electricity", "an estimate for the GPUs alone",
+			container.NewVBox(container.NewBorder(nil, nil, widget.NewLabel("Price per kWh"), nil, v.price), v.power)),
+		container.NewHBox(export), v.log))
+	return v
+}
+
+// parsePrice reads a price per kWh; a comma may stand for the decimal dot.
+func parsePrice(s string) (float64, bool) {
+	p, err := strconv.ParseFloat(strings.ReplaceAll(strings.TrimSpace(s), ",", "."), 64)
+	return p, err == nil && p >= 0
+}
+
+// setVisible tells the view whether its tab is shown; showing it
+// refreshes it.
+func (v *earningsView) setVisible(ctx context.Context, visible bool) {
+	v.visible = visible
+	if visible {
+		v.shown = v.refresh(ctx)
+	}
+}
+
+// onEvent refreshes a shown tab after an earnings event, at most every
+// earningsRefreshEvery: an event inside that time schedules one refresh
+// at its end.
+func (v *earningsView) onEvent(ctx context.Context) {
+	if v.pending || !v.visible {
+		return
+	}
+	wait := earningsRefreshEvery - v.now().Sub(v.lastRefresh)
+	if wait <= 0 {
+		v.shown = v.refresh(ctx)
+		return
+	}
+	v.pending = true
+	time.AfterFunc(wait, func() {
+		if ctx.Err() != nil {
+			return
+		}
+		fyne.Do(func() {
+			v.pending = false
+			if v.visible {
+				v.shown = v.refresh(ctx)
+			}
+		})
+	})
+}
+
+// refresh reads the period's series in the background; the returned
+// channel closes once it is on screen (or superseded by a later refresh).
+func (v *earningsView) refresh(ctx context.Context) <-chan struct{} {
+	v.gen++
+	gen, p, now := v.gen, earningsPeriods[v.periodIdx], v.now()
+	since := p.since(now)
+	v.lastRefresh = now
+	done := make(chan struct{})
+	go func() {
+		bs, err := v.api.EarningsSeries(ctx, since, p.bucket)
+		st := v.api.State()
+		fyne.Do(func() {
+			defer close(done)
+			if gen != v.gen {
+				return
+			}
+			v.gpus, v.mode = st.GPUs, st.Mode
+			v.showPower()
+			if err != nil {
+				v.log.SetText("Could not read the earnings: " + err.Error())
+				return
+			}
+			v.log.SetText("")
+			v.show(p, since, bs)
+		})
+	}()
+	return done
+}
+
+// show renders the chart and the totals of one period.
+func (v *earningsView) show(p earningsPeriod, since time.Time, bs []engine.EarningsBucket) {
+	earned := make([]int64, p.n)
+	totals := map[string]int64{}
+	for _, b := range bs {
+		for st, n := range b.NanoTON {
+			totals[st] += n
+		}
+		i := int(b.Start.Sub(since) / p.bucket)
+		if i >= 0 && i < p.n {
+			earned[i] += b.NanoTON[store.StageEarned]
+		}
+	}
+	var peak int64
+	for _, n := range earned {
+		peak = max(peak, n)
+	}
+	v.bars.frac = make([]float32, p.n)
+	objs := make([]fyne.CanvasObject, p.n)
+	for i, n := range earned {
+		if peak > 0 {
+			v.bars.frac[i] = float32(float64(n) / float64(peak))
+		}
+		objs[i] = canvas.NewRectangle(theme.Color(theme.ColorNamePrimary))
+	}
+	v.chart.Objects = objs
+	v.chart.Refresh()
+	per := "day"
+	if p.bucket < 24*time.Hour {
+		per = "hour"
+	}
+	v.max.Text = "max " + wallet.TONString(peak) + " earned per " + per
+	v.max.Refresh()
+	v.axis.SetText(fmt.Sprintf("%s … now", since.Format("Mon 2 Jan 15:04")))
+
+	var b strings.Builder
+	fmt.Fprintf(&b, "Last %s:\n", p.label)
+	for _, st := range store.Stages() {
+		fmt.Fprintf(&b, "%-22s %20s\n", stageLabels[st], wallet.TONString(totals[st]))
+	}
+	v.totals.SetText(strings.TrimRight(b.String(), "\n"))
+	sub := "what reached each stage in the period"
+	if v.mode == engine.ModeDev {
+		sub += " · dev mode earns nothing real"
+	}
+	v.card.SetSubTitle(sub)
+}
+
+// showPower renders the electricity estimate from the GPUs' power draw.
+func (v *earningsView) showPower() {
+	var watts float64
+	found := false
+	for _, g := range v.gpus.GPUs {
+		if g.PowerDrawW != nil {
+			watts += *g.PowerDrawW
+			found = true
+		}
+	}
+	p := earningsPeriods[v.periodIdx]
+	price, priceOK := parsePrice(v.price.Text)
+	switch {
+	case !found && v.mode == engine.ModeDev:
+		v.power.SetText("No GPU power reading (dev mode).")
+	case !found:
+		v.power.SetText("No GPU power reading.")
+	case !priceOK:
+		v.power.SetText(fmt.Sprintf("The GPUs draw %.0f W now; enter your price per kWh (a number such as 0.30) for an estimate.", watts))
+	default:
+		kwh := watts / 1000 * p.span.Hours()
+		v.power.SetText(fmt.Sprintf("The GPUs draw %.0f W now: over %s that is about %.1f kWh, costing about %.2f at %s per kWh.",
+			watts, p.label, kwh, kwh*price, strconv.FormatFloat(price, 'f', -1, 64)))
+	}
+}
+
+// export asks where to save the period's ledger and writes it there in
+// the background.
+func (v *earningsView) export(ctx context.Context) {
+	if v.window == nil {
+		v.log.SetText("Export needs the app window.")
+		return
+	}
+	p := earningsPeriods[v.periodIdx]
+	since := p.since(v.now())
+	d := dialog.NewFileSave(func(wc fyne.URIWriteCloser, err error) {
+		if err != nil {
+			v.log.SetText("Export: " + err.Error())
+			return
+		}
+		if wc == nil {
+			return // cancelled
+		}
+		go func() {
+			err := v.api.ExportLedgerCSV(ctx, wc, since)
+			if cerr := wc.Close(); err == nil {
+				err = cerr
+			}
+			msg := "Exported the ledger since " + since.Format("Mon 2 Jan 15:04") + " to " + wc.URI().Path()
+			if err != nil {
+				msg = "Export failed: " + err.Error() + " (try another folder)"
+			}
+			fyne.Do(func() { v.log.SetText(msg) })
+		}()
+	}, v.window)
+	d.SetFileName("cocoon-earnings-" + p.file + "-" + v.now().Format("2006-01-02") + ".csv")
+	d.Show()
+}
+
+// barsLayout places bars side by side from the bottom, each as high as
+// its fraction of the full height.
+type barsLayout struct{ frac []float32 }
+
+func (l *barsLayout) Layout(objs []fyne.CanvasObject, size fyne.Size) {
+	if len(objs) == 0 {
+		return
+	}
+	slot := size.Width / float32(len(objs))
+	gap := slot * 0.2
+	for i, o := range objs {
+		var f float32
+		if i < len(l.frac) {
+			f = l.frac[i]
+		}
+		h := size.Height * f
+		if f > 0 && h < 1 {
+			h = 1 // something earned stays visible
+		}
+		o.Resize(fyne.NewSize(slot-gap, h))
+		o.Move(fyne.NewPos(float32(i)*slot+gap/2, size.Height-h))
+	}
+}
+
+func (l *barsLayout) MinSize([]fyne.CanvasObject) fyne.Size { return fyne.NewSize(240, 140) }
