@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/xssnick/tonutils-go/address"
 	"golang.org/x/term"
 
 	"github.com/cocoon-provider/cocoon-provider/engine"
@@ -37,6 +38,8 @@ const walletUsage = `Usage: cocoon-provider wallet COMMAND [flags]
                                   fund the cocoon wallet (it needs at least 2.1 TON, 5 to be comfortable)
   withdraw [--send] [--qr FILE]   take the cocoon wallet's float back to the owner (comment "w")
   chain [--config FILE]           use a TON liteserver global config; check which liteservers answer
+  history [--cocoon] [--limit 20] [--json]
+                                  the owner's (or the cocoon wallet's) latest transactions
 
 Secrets are kept in the encrypted keystore (keystore.json in the data directory, mode 0600)
 under a passphrase you choose; --passphrase-file FILE reads it from a file instead of the terminal.
@@ -195,6 +198,8 @@ func cmdWallet(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	send := fs.Bool("send", false, "sign with the owner wallet in the keystore and send")
 	qrFile := fs.String("qr", "", "write the QR code of the ton:// link to this PNG file")
 	tonConfig := fs.String("config", "", "chain: TON liteserver global config file")
+	cocoon := fs.Bool("cocoon", false, "history: the cocoon wallet instead of the owner")
+	limit := fs.Int("limit", 20, "history: how many transactions, newest first")
 	var positional []string
 	for len(rest) > 0 {
 		if err := fs.Parse(rest); err != nil {
@@ -233,6 +238,8 @@ func cmdWallet(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return w.transfer(ctx, stdout, sub, positional, *send, *qrFile)
 	case "chain":
 		return w.chain(ctx, stdout, *tonConfig)
+	case "history":
+		return w.history(ctx, stdout, *cocoon, *limit, *asJSON)
 	}
 	fmt.Fprint(stderr, walletUsage)
 	return fmt.Errorf("wallet: unknown command %q", sub)
@@ -674,4 +681,119 @@ func (w *walletCtx) chain(ctx context.Context, out io.Writer, config string) err
 	}
 	fmt.Fprintf(out, "%d of %d liteservers answer.\n", ok, len(hs))
 	return nil
+}
+
+// historyEntry is one transaction as `wallet history` shows it.
+type historyEntry struct {
+	Time    time.Time `json:"time"`
+	Dir     string    `json:"direction"` // in or out
+	Peer    string    `json:"peer"`
+	Amount  int64     `json:"amount_nanoton"`
+	Fee     int64     `json:"fee_nanoton"`
+	Comment string    `json:"comment,omitempty"`
+	Hash    string    `json:"hash"`
+}
+
+// history lists the latest transactions of the owner or cocoon wallet:
+// from the liteservers when configured, else from dev mode's stand-in chain.
+func (w *walletCtx) history(ctx context.Context, out io.Writer, cocoon bool, limit int, asJSON bool) error {
+	if limit < 1 || limit > 1000 {
+		return errors.New("--limit: give 1 to 1000")
+	}
+	addr, err := w.cfg.OwnerAddress()
+	if cocoon {
+		addr, err = w.cfg.CocoonWallet()
+	}
+	if err != nil {
+		return err
+	}
+	var entries []historyEntry
+	source := ""
+	switch {
+	case w.cfg.TONConfig != "":
+		source = "TON (" + w.cfg.Net().String() + ")"
+		cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		defer cancel()
+		chain, err := wallet.DialLiteChain(cctx, w.cfg.TONConfig, wallet.LiteOptions{})
+		if err != nil {
+			return err
+		}
+		defer chain.Close()
+		txs, err := chain.Transactions(cctx, addr.Tonutils(), 0, nil, limit)
+		if err != nil && !errors.Is(err, wallet.ErrNotDeployed) {
+			return err
+		}
+		for _, tx := range txs {
+			entries = append(entries, chainEntries(tx)...)
+		}
+	default:
+		chain, err := openDevChain(w.c.dataDir)
+		if err != nil {
+			return errors.New("no TON liteserver config (`wallet chain --config FILE`) and no dev-mode chain yet: nothing to show")
+		}
+		source = "the stand-in chain of dev mode (not real TON)"
+		txs, err := chain.Transactions(ctx, addr.Display(), 0)
+		if err != nil {
+			return err
+		}
+		for i := len(txs) - 1; i >= 0 && len(entries) < limit; i-- {
+			tx := txs[i]
+			e := historyEntry{Time: tx.Time, Dir: "in", Peer: tx.From, Amount: tx.Amount, Comment: tx.Memo, Hash: tx.Hash}
+			if tx.From == addr.Display() {
+				e.Dir, e.Peer, e.Fee = "out", tx.To, tx.Fee
+			}
+			if e.Peer == "" {
+				e.Peer = "(minted)"
+			}
+			entries = append(entries, e)
+		}
+	}
+	if asJSON {
+		return printJSON(out, struct {
+			Address string         `json:"address"`
+			Source  string         `json:"source"`
+			Entries []historyEntry `json:"transactions"`
+		}{addr.Display(), source, entries})
+	}
+	fmt.Fprintf(out, "%s on %s, newest first:\n", addr.Display(), source)
+	if len(entries) == 0 {
+		fmt.Fprintln(out, "  no transactions yet")
+	}
+	for _, e := range entries {
+		sign := "+"
+		if e.Dir == "out" {
+			sign = "-"
+		}
+		fmt.Fprintf(out, "  %s  %s%s TON  %s %s", e.Time.Local().Format("2006-01-02 15:04"), sign, wallet.FormatTON(e.Amount), map[string]string{"in": "from", "out": "to"}[e.Dir], e.Peer)
+		if e.Comment != "" {
+			fmt.Fprintf(out, "  %q", e.Comment)
+		}
+		fmt.Fprintln(out)
+	}
+	return nil
+}
+
+// chainEntries turns one transaction into the lines of its incoming and
+// outgoing transfers.
+func chainEntries(tx wallet.Tx) []historyEntry {
+	var out []historyEntry
+	h := hex.EncodeToString(tx.Hash)
+	if in := tx.In; in != nil && in.Amount > 0 {
+		out = append(out, historyEntry{Time: tx.Now, Dir: "in", Peer: addrText(in.Source), Amount: in.Amount, Fee: tx.Fees, Comment: in.Comment, Hash: h})
+	}
+	for _, m := range tx.Out {
+		out = append(out, historyEntry{Time: tx.Now, Dir: "out", Peer: addrText(m.Dest), Amount: m.Amount, Fee: tx.Fees, Comment: m.Comment, Hash: h})
+	}
+	return out
+}
+
+// addrText shows a chain address as wallets do (nil: external).
+func addrText(a *address.Address) string {
+	if a == nil {
+		return "(external)"
+	}
+	if w, err := wallet.AddressFromTonutils(a); err == nil {
+		return w.Display()
+	}
+	return a.String()
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -8,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/cocoon-provider/cocoon-provider/engine"
+	"github.com/cocoon-provider/cocoon-provider/engine/devmode/standin"
 	"github.com/cocoon-provider/cocoon-provider/wallet"
 )
 
@@ -156,5 +158,40 @@ func TestCLIWalletImportBIP39(t *testing.T) {
 	code, out, errb := runCLI(t, "wallet", "import", "--bip39", "--data-dir", dir, "--passphrase-file", pass)
 	if code != 0 || !strings.Contains(out, "UQCdMgVv3MHurW103oa4tdsuP1a-wZmNE0ZweBlK_Iy7tK1o") {
 		t.Fatalf("--bip39 import: exit %d %s %s", code, out, errb)
+	}
+}
+
+// TestCLIWalletHistoryDevChain lists the owner's transactions on dev
+// mode's stand-in chain, newest first.
+func TestCLIWalletHistoryDevChain(t *testing.T) {
+	dir := t.TempDir()
+	const owner = "UQDLTJygXw37n7upvx2nP3LPmims2cwjqR3XR9V75zSazoTN"
+	if code, _, errb := runCLI(t, "wallet", "address", "--data-dir", dir, owner); code != 0 {
+		t.Fatal(errb)
+	}
+	if code, _, errb := runCLI(t, "wallet", "history", "--data-dir", dir); code != 1 || !strings.Contains(errb, "nothing to show") {
+		t.Fatalf("no chain: exit %d %s", code, errb)
+	}
+	if err := os.MkdirAll(filepath.Join(dir, "dev"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	chain, err := standin.OpenMemChain(filepath.Join(dir, "dev", "chain.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	proxy := standin.DevAddress("proxy")
+	if _, err := chain.Mint(ctx, proxy, 5_000_000_000, "stake"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := chain.Transfer(ctx, proxy, owner, 1_500_000_000, 0, "payout"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := chain.Transfer(ctx, proxy, owner, 250_000_000, 0, "payout 2"); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errb := runCLI(t, "wallet", "history", "--data-dir", dir, "--limit", "1")
+	if code != 0 || !strings.Contains(out, "+0.25 TON  from "+proxy) || strings.Contains(out, "+1.5 TON") || !strings.Contains(out, "not real TON") {
+		t.Fatalf("history: exit %d %s\n%s", code, errb, out)
 	}
 }
