@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"os"
 	"os/signal"
 	"runtime"
@@ -28,8 +29,9 @@ Usage:
   cocoon-provider gpus [--json] [--watch]
                                        list GPUs with live telemetry
   cocoon-provider dev [--rate 1] [--concurrency 2] [--pattern steady|bursty|idle]
+                    [--metrics 127.0.0.1:9310]
                                        run the stand-in worker, proxy and client (dev mode)
-                                       in the foreground
+                                       in the foreground; --metrics serves Prometheus metrics
   cocoon-provider status [--json] [--stats-url URL]
                                        state of the running worker; with --stats-url, read
                                        any worker's /jsonstats (e.g. an official one) and explain it
@@ -60,6 +62,10 @@ Flags (all commands):
 
 Desktop app flags:
   --hidden           start with only the tray icon
+
+Metrics flags (dev and the desktop app):
+  --metrics HOST:PORT  serve Prometheus metrics at http://HOST:PORT/metrics (loopback only)
+  --metrics-public     allow --metrics on an address other than loopback
 `
 
 // common holds the flags every command takes.
@@ -102,6 +108,9 @@ type session struct {
 	runCtx  context.Context // ends only in close, after the VM has stopped
 	cancel  context.CancelFunc
 	runDone chan struct{}
+	// metrics serves --metrics at metricsURL; nil when not serving.
+	metrics    *http.Server
+	metricsURL string
 }
 
 // start opens the engine, takes the lock and starts the engine's background work.
@@ -129,12 +138,13 @@ func (c *common) start(stderr io.Writer) (*session, error) {
 // close stops the VM first and only then the engine (so its events reach
 // the database), then releases the lock.
 func (s *session) close() error {
+	metricsErr := s.stopMetrics()
 	stopCtx, stopCancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer stopCancel()
 	err := s.svc.StopDev(stopCtx)
 	s.cancel()
 	<-s.runDone
-	return errors.Join(err, s.lock.Release(), s.svc.Close())
+	return errors.Join(metricsErr, err, s.lock.Release(), s.svc.Close())
 }
 
 // run dispatches a command line and returns the exit status.

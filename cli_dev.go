@@ -52,6 +52,8 @@ func cmdDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	fs := newFlagSet("dev", stderr)
 	var c common
 	c.register(fs, "warn")
+	var metrics metricsFlags
+	metrics.register(fs)
 	load := engine.DefaultDevLoad()
 	fs.Float64Var(&load.Rate, "rate", load.Rate, "stand-in client: requests per second (0: send none)")
 	fs.IntVar(&load.Concurrency, "concurrency", load.Concurrency, "stand-in client: most requests in flight")
@@ -66,10 +68,16 @@ func cmdDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 			return err
 		}
 	}
+	if err := metrics.check(); err != nil {
+		return err
+	}
 	c.devLoad = &load
 	sess, err := c.start(stderr)
 	if err != nil {
 		return err
+	}
+	if err := sess.serveMetrics(metrics); err != nil {
+		return errors.Join(err, sess.close())
 	}
 	svc := sess.svc
 	events := svc.Subscribe(sess.runCtx)

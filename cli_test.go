@@ -30,6 +30,9 @@ func TestCLIUsageErrors(t *testing.T) {
 		{[]string{"doctor", "--data-dir", dir, "--log-level", "loud"}, 1, "use debug, info, warn or error"},
 		{[]string{"gpus", "--data-dir", dir, "--watch", "--interval", "1ms"}, 1, "too short"},
 		{[]string{"doctor", "--no-such-flag"}, 1, "flag provided but not defined"},
+		{[]string{"dev", "--data-dir", dir, "--metrics", "0.0.0.0:9310"}, 1, "add --metrics-public"},
+		{[]string{"dev", "--data-dir", dir, "--metrics", ":9310"}, 1, "every interface, not loopback"},
+		{[]string{"dev", "--data-dir", dir, "--metrics", "9310"}, 1, "want HOST:PORT"},
 	}
 	for _, tt := range tests {
 		code, _, stderr := runCLI(t, tt.args...)
