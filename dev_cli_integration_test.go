@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/cocoon-provider/cocoon-provider/engine"
+	"github.com/cocoon-provider/cocoon-provider/internal/syncbuf"
 )
 
 // startDev runs `cocoon-provider dev` as a child process (the test binary, see TestMain).
@@ -20,7 +21,7 @@ func startDev(t *testing.T, dataDir string) *exec.Cmd {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(filteredEnv(childEnv), childEnv+"="+strings.Join([]string{"dev", "--data-dir", dataDir}, "\x1f"))
-	var out lockedBuffer
+	var out syncbuf.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -15,10 +15,11 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/cocoon-provider/cocoon-provider/internal/syncbuf"
 )
 
 // The test binary doubles as the app: with this variable set, TestMain runs
@@ -84,7 +85,7 @@ func startDaemon(tb testing.TB, name string, args ...string) string {
 // appProcess is the app running as a child process.
 type appProcess struct {
 	cmd   *exec.Cmd
-	logs  lockedBuffer
+	logs  syncbuf.Buffer
 	lines chan string
 	done  chan error
 }
@@ -374,21 +375,4 @@ func filteredEnv(drop ...string) []string {
 		}
 	}
 	return out
-}
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }

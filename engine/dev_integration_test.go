@@ -48,11 +48,22 @@ func waitInstance(t *testing.T, s *Service, events <-chan Event, d time.Duration
 	}
 }
 
-// TestDevModeLifecycle boots the stand-in image under TCG (KVM where it
-// works), reads /jsonstats through the forwarded port, runs the health
-// status command, toggles /request/disable, kills QEMU to see the
-// supervisor restart it with the event stored, and stops gracefully.
-func TestDevModeLifecycle(t *testing.T) {
+// devBoot is a Service running dev mode with the stand-in worker ready.
+type devBoot struct {
+	s       *Service
+	opts    Options
+	ctx     context.Context
+	cancel  context.CancelFunc // ends Run; runDone then reports its result
+	events  <-chan Event
+	runDone <-chan error
+	in      *Instance
+}
+
+// bootDev starts a Service with opts (data directory, NVML, image cache
+// and source tree filled in when unset), runs it and boots the stand-in
+// worker, waiting until it answers. It skips without QEMU.
+func bootDev(t *testing.T, opts Options) devBoot {
+	t.Helper()
 	if _, err := vm.Inspect(context.Background(), ""); err != nil {
 		t.Skipf("needs QEMU: %v", err)
 	}
@@ -60,20 +71,40 @@ func TestDevModeLifecycle(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	dataDir := t.TempDir()
-	s := New(Options{DataDir: dataDir, NVML: noNVML(), ImageCacheDir: imageCache(t), SourceDir: src})
-	defer s.Close()
+	if opts.DataDir == "" {
+		opts.DataDir = t.TempDir()
+	}
+	if opts.NVML == nil {
+		opts.NVML = noNVML()
+	}
+	if opts.ImageCacheDir == "" {
+		opts.ImageCacheDir = imageCache(t)
+	}
+	if opts.SourceDir == "" {
+		opts.SourceDir = src
+	}
+	s := New(opts)
+	t.Cleanup(func() { s.Close() })
 	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
+	t.Cleanup(cancel)
 	events := s.Subscribe(ctx)
 	runDone := make(chan error, 1)
 	go func() { runDone <- s.Run(ctx) }()
-
 	if err := s.StartDev(ctx); err != nil {
 		t.Fatalf("start dev mode: %v", err)
 	}
 	in := waitInstance(t, s, events, 5*time.Minute, "ready", func(in *Instance) bool { return in.State == vm.StateRunning })
 	t.Logf("ready after %s under %s", in.BootTime.Round(time.Millisecond), in.Accel)
+	return devBoot{s: s, opts: opts, ctx: ctx, cancel: cancel, events: events, runDone: runDone, in: in}
+}
+
+// TestDevModeLifecycle boots the stand-in image under TCG (KVM where it
+// works), reads /jsonstats through the forwarded port, runs the health
+// status command, toggles /request/disable, kills QEMU to see the
+// supervisor restart it with the event stored, and stops gracefully.
+func TestDevModeLifecycle(t *testing.T) {
+	b := bootDev(t, Options{})
+	s, ctx, cancel, events, runDone, in, dataDir := b.s, b.ctx, b.cancel, b.events, b.runDone, b.in, b.opts.DataDir
 
 	dial := (&net.Dialer{}).DialContext
 	client := worker.NewClient(dial, in.StatsAddr)

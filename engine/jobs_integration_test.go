@@ -16,7 +16,6 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -25,6 +24,7 @@ import (
 	"github.com/cocoon-provider/cocoon-provider/engine/store"
 	"github.com/cocoon-provider/cocoon-provider/engine/vm"
 	"github.com/cocoon-provider/cocoon-provider/engine/worker"
+	"github.com/cocoon-provider/cocoon-provider/internal/syncbuf"
 	"github.com/cocoon-provider/cocoon-provider/wallet"
 )
 
@@ -35,23 +35,7 @@ func unavailable(err error) bool {
 	return errors.As(err, &he) && he.Status == http.StatusServiceUnavailable
 }
 
-// syncBuffer is a log destination safe for concurrent writes.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) Bytes() []byte {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return bytes.Clone(s.b.Bytes())
-}
+// syncbuf.Buffer is a log destination safe for concurrent writes.
 
 // TestDevModeJobFlow is dev mode's main job end to end under QEMU: the
 // worker in the VM connects to the stand-in proxy over RA-TLS, serves
@@ -60,29 +44,11 @@ func (s *syncBuffer) Bytes() []byte {
 // address; a worker restart leaves the ledger exact; and a canary prompt
 // appears nowhere the app writes.
 func TestDevModeJobFlow(t *testing.T) {
-	if _, err := vm.Inspect(context.Background(), ""); err != nil {
-		t.Skipf("needs QEMU: %v", err)
-	}
-	src, err := filepath.Abs("..")
-	if err != nil {
-		t.Fatal(err)
-	}
-	dataDir := t.TempDir()
-	var logs syncBuffer
+	var logs syncbuf.Buffer
 	log := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	s := New(Options{DataDir: dataDir, NVML: noNVML(), ImageCacheDir: imageCache(t), SourceDir: src, Logger: log, SettleInterval: time.Second,
+	b := bootDev(t, Options{Logger: log, SettleInterval: time.Second,
 		DevLoad: &standin.Load{}}) // no built-in client: the test sends every request
-	defer s.Close()
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	events := s.Subscribe(ctx)
-	runDone := make(chan error, 1)
-	go func() { runDone <- s.Run(ctx) }()
-	if err := s.StartDev(ctx); err != nil {
-		t.Fatalf("start dev mode: %v", err)
-	}
-	in := waitInstance(t, s, events, 5*time.Minute, "ready", func(in *Instance) bool { return in.State == vm.StateRunning })
-	t.Logf("ready after %s under %s", in.BootTime.Round(time.Millisecond), in.Accel)
+	s, ctx, cancel, events, runDone, in, dataDir := b.s, b.ctx, b.cancel, b.events, b.runDone, b.in, b.opts.DataDir
 	_, cport := s.devPorts()
 	base := "http://127.0.0.1:" + strconv.Itoa(cport)
 

@@ -4,7 +4,6 @@ package devmode
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/base64"
@@ -22,6 +21,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/cocoon-provider/cocoon-provider/internal/syncbuf"
 )
 
 // Environment knobs of the integration test.
@@ -205,7 +206,7 @@ type standInVM struct {
 	started    time.Time
 	done       chan struct{} // closed when QEMU has exited and been reaped
 	waitErr    error         // QEMU's exit, valid after done
-	console    *syncBuffer
+	console    *syncbuf.Buffer
 	hvcLog     string
 	qmpSocket  string
 	httpPort   int
@@ -228,7 +229,7 @@ func bootStandIn(t *testing.T, img Image) *standInVM {
 	}
 	vm := &standInVM{
 		done:       make(chan struct{}),
-		console:    &syncBuffer{},
+		console:    &syncbuf.Buffer{},
 		hvcLog:     filepath.Join(dir, "hvc0.log"),
 		qmpSocket:  filepath.Join(dir, "qmp.sock"),
 		httpPort:   freePort(t),
@@ -393,23 +394,6 @@ func freePort(t *testing.T) int {
 	}
 	defer ln.Close()
 	return ln.Addr().(*net.TCPAddr).Port
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 type testWriter struct{ t *testing.T }

@@ -2,7 +2,6 @@ package store
 
 import (
 	"bufio"
-	"bytes"
 	"database/sql"
 	"fmt"
 	"hash/fnv"
@@ -11,9 +10,10 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/cocoon-provider/cocoon-provider/internal/syncbuf"
 )
 
 // Crash test settings. STORE_CRASH_ITERATIONS overrides the number of kills
@@ -206,7 +206,7 @@ func runChildAndKill(t *testing.T, name, mode, path string, it, want int, delay 
 	if err != nil {
 		t.Fatal(err)
 	}
-	var stderr lockedBuffer
+	var stderr syncbuf.Buffer
 	cmd.Stderr = &stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -361,20 +361,4 @@ func verifyAfterCrash(t *testing.T, path string, it int, acked map[string]bool) 
 	return c
 }
 
-// lockedBuffer is a bytes.Buffer safe for the exec copier and the test.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
+// syncbuf.Buffer is a bytes.Buffer safe for the exec copier and the test.

@@ -17,6 +17,7 @@ import (
 	"github.com/cocoon-provider/cocoon-provider/attest"
 	"github.com/cocoon-provider/cocoon-provider/engine/devmode/standin"
 	"github.com/cocoon-provider/cocoon-provider/engine/worker"
+	"github.com/cocoon-provider/cocoon-provider/internal/syncbuf"
 )
 
 func TestJobFlowHandshake(t *testing.T) {
@@ -451,7 +452,7 @@ func TestStartWorkerJobFlow(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			console := &syncBuffer{}
+			console := &syncbuf.Buffer{}
 			a := newAgent(options{httpAddr: "127.0.0.1:0", healthAddr: "127.0.0.1:0", specDir: dir}, console)
 			ctx, cancel := context.WithCancel(context.Background())
 			defer func() { cancel(); a.wg.Wait() }()

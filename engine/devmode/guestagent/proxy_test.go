@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"crypto/tls"
 	"log/slog"
@@ -15,6 +14,7 @@ import (
 	"github.com/cocoon-provider/cocoon-provider/engine/devmode/standin"
 	"github.com/cocoon-provider/cocoon-provider/engine/devmode/synth"
 	"github.com/cocoon-provider/cocoon-provider/engine/worker"
+	"github.com/cocoon-provider/cocoon-provider/internal/syncbuf"
 )
 
 // waitTimeout bounds every wait in these tests; nothing sleeps to wait.
@@ -260,23 +260,7 @@ func (pp *proxyPeer) chunks(id uint64) (string, int) {
 	return b.String(), n
 }
 
-// syncBuffer is a console the test can read while the agent writes.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+// syncbuf.Buffer is a console the test can read while the agent writes.
 
 // flowHarness is the worker side, in-process: state, HTTP API and job
 // flow, logging at debug level into a sink whose console the test reads.
@@ -285,7 +269,7 @@ type flowHarness struct {
 	state   *workerState
 	api     *workerHTTP
 	sink    *logSink
-	console *syncBuffer
+	console *syncbuf.Buffer
 	flow    *jobFlow
 }
 
@@ -316,7 +300,7 @@ func testWelcome() standin.Welcome {
 
 func startFlow(t *testing.T, rf standin.RootFile, gen generator, tweak func(*flowHarness)) *flowHarness {
 	t.Helper()
-	console := &syncBuffer{}
+	console := &syncbuf.Buffer{}
 	sink := newLogSink(logPrefix, 100000, console)
 	log := slog.New(slog.NewTextHandler(sink, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	state := testState(t)

@@ -11,12 +11,13 @@ import (
 
 	"github.com/cocoon-provider/cocoon-provider/attest"
 	"github.com/cocoon-provider/cocoon-provider/engine/devmode/standin"
+	"github.com/cocoon-provider/cocoon-provider/internal/syncbuf"
 )
 
 // realProxy runs package standin's proxy, logging into its own buffer.
 type realProxy struct {
 	*standin.Proxy
-	log  *syncBuffer
+	log  *syncbuf.Buffer
 	stop func()
 }
 
@@ -26,7 +27,7 @@ func startRealProxy(t *testing.T, workerListen, statePath string, rf standin.Roo
 	if err != nil {
 		t.Fatal(err)
 	}
-	buf := &syncBuffer{}
+	buf := &syncbuf.Buffer{}
 	p, err := standin.NewProxy(standin.ProxyConfig{
 		WorkerListen:             workerListen,
 		ClientListen:             "127.0.0.1:0",

@@ -19,6 +19,7 @@ import (
 
 	"github.com/cocoon-provider/cocoon-provider/attest"
 	"github.com/cocoon-provider/cocoon-provider/engine/worker"
+	"github.com/cocoon-provider/cocoon-provider/internal/syncbuf"
 )
 
 // testRoot is the stand-in root of the tests: DevRoot's prices and
@@ -43,29 +44,13 @@ func fakeCert(t *testing.T) tls.Certificate {
 	return cert
 }
 
-// syncBuffer collects log output from several goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+// syncbuf.Buffer collects log output from several goroutines.
 
 // testProxy is a running proxy and what the test sees of it.
 type testProxy struct {
 	*Proxy
 	chain *MemChain
-	logs  *syncBuffer
+	logs  *syncbuf.Buffer
 	stop  func() // stops the proxy and waits for Run
 }
 
@@ -73,7 +58,7 @@ type testProxy struct {
 // the configuration first.
 func startProxy(t *testing.T, mod func(*ProxyConfig)) *testProxy {
 	t.Helper()
-	logs := &syncBuffer{}
+	logs := &syncbuf.Buffer{}
 	chain := NewMemChain()
 	cfg := ProxyConfig{WorkerListen: "127.0.0.1:0", ClientListen: "127.0.0.1:0", Root: testRoot(), Chain: chain,
 		CommitInterval: time.Hour, BlockchainCommitInterval: time.Hour, Certificate: fakeCert(t), Verifier: testVerifier(),
