@@ -1,7 +1,7 @@
 // Package gpu discovers the host's GPUs and reads their live telemetry.
 //
-// Two sources are combined. NVML (through go-nvml, injected as an
-// nvml.Interface) gives names, UUIDs, memory, utilisation, temperature,
+// Two sources are combined. NVML (through go-nvml, injected as
+// Options.NVML) gives names, UUIDs, memory, utilisation, temperature,
 // power and process counts; the confidential-computing (CC) state comes
 // from the same library through gpucc.GPUCCState, which owns its reading
 // and its verdict; a Scanner reads it when NVML comes up, when the set of
@@ -12,10 +12,11 @@
 // by PCI bus id; each GPU says which source found it.
 //
 // A missing NVML library or driver is not an error: it is reported in
-// Inventory.NVML and discovery continues from sysfs. A value that cannot be
-// read is left unknown (a nil pointer or an empty string); unexpected
-// failures are recorded as short notes. The package never execs anything
-// and logs nothing.
+// Inventory.NVML and discovery continues from sysfs. go-nvml needs cgo on
+// Linux; any other build has no NVML and always reports it so. A value
+// that cannot be read is left unknown (a nil pointer or an empty string);
+// unexpected failures are recorded as short notes. The package never execs
+// anything and logs nothing.
 //
 // A Scanner is meant to live as long as the process (the CLI's --watch
 // loop, the GUI): it initialises NVML once, retries a failed

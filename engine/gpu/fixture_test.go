@@ -113,3 +113,5 @@ func (f failFS) ReadLink(name string) (string, error) {
 func (f failFS) Lstat(name string) (fs.FileInfo, error) { return f.m.Lstat(name) }
 
 var errIO = errors.New("input/output error")
+
+func ptr[T any](v T) *T { return &v }

@@ -1,13 +1,102 @@
+//go:build linux && cgo
+
 package gpu
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/NVIDIA/go-nvml/pkg/nvml"
+
+	"github.com/cocoon-provider/cocoon-provider/attest/gpucc"
 )
+
+// NVML is the NVIDIA management library a Scanner reads (go-nvml, which
+// needs cgo on Linux).
+type NVML = nvml.Interface
+
+// NewNVML returns the system's NVML library; it is loaded on first use.
+func NewNVML() NVML { return nvml.New() }
+
+// scanNVML fills st and returns NVML's devices. It initialises NVML when
+// needed and drops the session when the driver stops answering.
+func (s *Scanner) scanNVML(ctx context.Context, now time.Time, st *NVMLStatus) ([]GPU, []string, error) {
+	if s.opts.NVML == nil {
+		st.Reason = "NVML not used"
+		return nil, nil, nil
+	}
+	if s.session == nil && (!s.tried || now.Sub(s.lastTry) >= InitRetryInterval) {
+		s.tryInit(now)
+	}
+	if s.session == nil {
+		st.Reason = s.initReason
+		return nil, nil, nil
+	}
+	s.session.system(st)
+	gpus, notes, err := s.session.devices(ctx)
+	if ctx.Err() != nil {
+		return nil, nil, ctx.Err()
+	}
+	if err != nil {
+		// The driver stopped answering (unloaded, GPU lost): start over
+		// after the retry interval.
+		s.shutdown()
+		s.tried, s.lastTry, s.initReason = true, now, err.Error()
+		*st = NVMLStatus{Reason: s.initReason}
+		return nil, nil, nil
+	}
+	st.Loaded = true
+	if keys := gpuKeys(gpus); s.cc == nil || now.Sub(s.ccTime) >= CCInterval || keys != s.ccGPUs {
+		s.readCC(now)
+		s.ccGPUs = keys
+	}
+	st.CC = s.cc
+	applyCC(gpus, s.cc)
+	return gpus, notes, nil
+}
+
+// readCC reads the CC report. The session's own Init keeps NVML open, so
+// GPUCCState's Init and Shutdown only count a reference up and down.
+func (s *Scanner) readCC(now time.Time) {
+	rep, _ := gpucc.GPUCCState(s.opts.NVML, gpucc.CCOptions{Now: now}) // a failed Init is in rep.Reasons
+	s.cc, s.ccTime = &rep, now
+}
+
+// tryInit initialises NVML once.
+func (s *Scanner) tryInit(now time.Time) {
+	s.tried, s.lastTry = true, now
+	ret := nvml.ERROR_UNKNOWN
+	if !protect(func() { ret = s.opts.NVML.Init() }) {
+		s.initReason = "NVML could not be initialised (panic in Init)"
+		return
+	}
+	if ret != nvml.SUCCESS {
+		s.initReason = gpucc.NVMLInitReason(ret)
+		return
+	}
+	s.session = newSession(s.opts.NVML)
+	s.initReason = ""
+}
+
+// shutdown closes the NVML session, if any.
+func (s *Scanner) shutdown() error {
+	if s.session == nil {
+		return nil
+	}
+	s.session, s.cc = nil, nil
+	ret := nvml.ERROR_UNKNOWN
+	if !protect(func() { ret = s.opts.NVML.Shutdown() }) {
+		return errors.New("gpu: nvml shutdown panicked")
+	}
+	if ret != nvml.SUCCESS {
+		return fmt.Errorf("gpu: nvml shutdown: %w", ret)
+	}
+	return nil
+}
 
 // symTemperature is nvmlDeviceGetTemperature, deprecated since CUDA 13;
 // a newer driver may not export it. go-nvml binds symbols lazily, so

@@ -1,3 +1,5 @@
+//go:build linux && cgo
+
 package gpu
 
 import (
@@ -181,8 +183,6 @@ func TestScanDGXH100(t *testing.T) {
 		t.Errorf("Shutdown called %d times, want 2", n)
 	}
 }
-
-func ptr[T any](v T) *T { return &v }
 
 func TestScanDGXServers(t *testing.T) {
 	tests := []struct {

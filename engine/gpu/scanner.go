@@ -9,8 +9,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/NVIDIA/go-nvml/pkg/nvml"
-
 	"github.com/cocoon-provider/cocoon-provider/attest/gpucc"
 )
 
@@ -30,9 +28,9 @@ var ErrClosed = errors.New("gpu: scanner closed")
 
 // Options configures a Scanner.
 type Options struct {
-	// NVML is the NVML library, nvml.New() in production; nil scans
+	// NVML is the NVML library, NewNVML() in production; nil scans
 	// without NVML.
-	NVML nvml.Interface
+	NVML NVML
 	// FS is the filesystem root holding sys/, os.DirFS("/") in
 	// production; nil skips the sysfs scan.
 	FS fs.FS
@@ -108,50 +106,6 @@ func (s *Scanner) Scan(ctx context.Context) (Inventory, error) {
 	return inv, nil
 }
 
-// scanNVML fills st and returns NVML's devices. It initialises NVML when
-// needed and drops the session when the driver stops answering.
-func (s *Scanner) scanNVML(ctx context.Context, now time.Time, st *NVMLStatus) ([]GPU, []string, error) {
-	if s.opts.NVML == nil {
-		st.Reason = "NVML not used"
-		return nil, nil, nil
-	}
-	if s.session == nil && (!s.tried || now.Sub(s.lastTry) >= InitRetryInterval) {
-		s.tryInit(now)
-	}
-	if s.session == nil {
-		st.Reason = s.initReason
-		return nil, nil, nil
-	}
-	s.session.system(st)
-	gpus, notes, err := s.session.devices(ctx)
-	if ctx.Err() != nil {
-		return nil, nil, ctx.Err()
-	}
-	if err != nil {
-		// The driver stopped answering (unloaded, GPU lost): start over
-		// after the retry interval.
-		s.shutdown()
-		s.tried, s.lastTry, s.initReason = true, now, err.Error()
-		*st = NVMLStatus{Reason: s.initReason}
-		return nil, nil, nil
-	}
-	st.Loaded = true
-	if keys := gpuKeys(gpus); s.cc == nil || now.Sub(s.ccTime) >= CCInterval || keys != s.ccGPUs {
-		s.readCC(now)
-		s.ccGPUs = keys
-	}
-	st.CC = s.cc
-	applyCC(gpus, s.cc)
-	return gpus, notes, nil
-}
-
-// readCC reads the CC report. The session's own Init keeps NVML open, so
-// GPUCCState's Init and Shutdown only count a reference up and down.
-func (s *Scanner) readCC(now time.Time) {
-	rep, _ := gpucc.GPUCCState(s.opts.NVML, gpucc.CCOptions{Now: now}) // a failed Init is in rep.Reasons
-	s.cc, s.ccTime = &rep, now
-}
-
 // gpuKeys identifies a set of GPUs, to notice one appearing or going.
 func gpuKeys(gpus []GPU) string {
 	keys := make([]string, len(gpus))
@@ -184,38 +138,6 @@ func applyCC(gpus []GPU, rep *gpucc.CCReport) {
 			break
 		}
 	}
-}
-
-// tryInit initialises NVML once.
-func (s *Scanner) tryInit(now time.Time) {
-	s.tried, s.lastTry = true, now
-	ret := nvml.ERROR_UNKNOWN
-	if !protect(func() { ret = s.opts.NVML.Init() }) {
-		s.initReason = "NVML could not be initialised (panic in Init)"
-		return
-	}
-	if ret != nvml.SUCCESS {
-		s.initReason = gpucc.NVMLInitReason(ret)
-		return
-	}
-	s.session = newSession(s.opts.NVML)
-	s.initReason = ""
-}
-
-// shutdown closes the NVML session, if any.
-func (s *Scanner) shutdown() error {
-	if s.session == nil {
-		return nil
-	}
-	s.session, s.cc = nil, nil
-	ret := nvml.ERROR_UNKNOWN
-	if !protect(func() { ret = s.opts.NVML.Shutdown() }) {
-		return errors.New("gpu: nvml shutdown panicked")
-	}
-	if ret != nvml.SUCCESS {
-		return fmt.Errorf("gpu: nvml shutdown: %w", ret)
-	}
-	return nil
 }
 
 // Close shuts NVML down. Scan fails after Close; Close is idempotent.

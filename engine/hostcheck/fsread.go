@@ -6,8 +6,6 @@ import (
 	"path"
 	"path/filepath"
 	"strings"
-
-	"golang.org/x/sys/unix"
 )
 
 // rel turns an absolute host path into a path inside the root.
@@ -33,7 +31,7 @@ func (h *host) nonEmptyDir(p string) bool {
 
 // accessRW reports whether the current user may open a device read-write.
 func (h *host) accessRW(p string) error {
-	return unix.Access(filepath.Join(h.in.Root, rel(p)), unix.R_OK|unix.W_OK)
+	return access(filepath.Join(h.in.Root, rel(p)), accR|accW)
 }
 
 // missing reports whether err means "no such file" rather than "cannot read".

@@ -13,7 +13,6 @@ import (
 	"github.com/shirou/gopsutil/v3/cpu"
 	"github.com/shirou/gopsutil/v3/disk"
 	"github.com/shirou/gopsutil/v3/mem"
-	"golang.org/x/sys/unix"
 )
 
 type cpuFacts struct {
@@ -197,7 +196,7 @@ func (h *host) checkDataDir() Check {
 		c.Status, c.DevStatus = StatusFail, StatusFail
 		c.Observed = fmt.Sprintf("%s is a file, not a directory", existing)
 		c.Fix = "Move that file away or choose another directory with --data-dir."
-	case unix.Access(existing, unix.W_OK|unix.X_OK) != nil:
+	case access(existing, accW|accX) != nil:
 		c.Status, c.DevStatus = StatusFail, StatusFail
 		c.Observed = fmt.Sprintf("%s is not writable by this user", existing)
 		c.Fix = "Fix its permissions or choose another directory with --data-dir."

@@ -247,7 +247,10 @@ func (p *Process) Start(ctx context.Context) (exited <-chan error, err error) {
 	cmd := exec.Command(p.exe, p.args...)
 	cmd.Dir = p.opts.Dir
 	cmd.Env = p.opts.Env
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := newProcessGroup(cmd); err != nil {
+		console.Close()
+		return nil, err
+	}
 	cmd.Stdout = console
 	cmd.Stderr = io.MultiWriter(console, p.stderr)
 	cmd.WaitDelay = waitDelay
@@ -495,7 +498,7 @@ func (p *Process) stopper() stopper {
 		},
 		killGroup: func() error {
 			// QEMU leads its process group; take any helper with it.
-			err := syscall.Kill(-pid, syscall.SIGKILL)
+			err := killProcessGroup(pid)
 			if errors.Is(err, syscall.ESRCH) {
 				return nil
 			}
@@ -506,6 +509,21 @@ func (p *Process) stopper() stopper {
 		quitTimeout: p.opts.QuitTimeout,
 		killTimeout: p.opts.KillTimeout,
 	}
+}
+
+// Release lets QEMU run on without this process: the QMP connection is
+// closed (QEMU accepts the next client, e.g. a later Adopt) and Stop is no
+// longer meant to be called. QEMU runs in its own process group, so it
+// outlives the app; its console output is captured until the app exits.
+func (p *Process) Release() error {
+	p.mu.Lock()
+	q := p.qmp
+	p.qmp = nil
+	p.mu.Unlock()
+	if q == nil {
+		return nil
+	}
+	return q.Close()
 }
 
 // PID returns QEMU's process ID (0 before Start).

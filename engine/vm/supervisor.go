@@ -209,12 +209,14 @@ type SupervisorStatus struct {
 type Supervisor struct {
 	opts SupervisorOptions
 
-	mu       sync.Mutex
-	started  bool
-	status   SupervisorStatus
-	cancel   context.CancelFunc // ends the loop
-	stopCtx  context.Context    // the ctx Stop was called with, if any
-	stopErr  error
+	mu      sync.Mutex
+	started bool
+	status  SupervisorStatus
+	cancel  context.CancelFunc // ends the loop
+	stopCtx context.Context    // the ctx Stop was called with, if any
+	stopErr error
+	// release: the loop ends leaving the VM running (Release).
+	release  bool
 	done     chan struct{}
 	doneOnce sync.Once
 }
@@ -296,6 +298,20 @@ func (s *Supervisor) Stop(ctx context.Context) error {
 		return fmt.Errorf("supervisor stop: %w", ctx.Err())
 	}
 }
+
+// Release ends supervision but leaves the VM running, so that a later run
+// can adopt it (the app restarting, e.g. for an upgrade); it waits,
+// bounded by ctx, until supervision has ended. A VM in backoff or not yet
+// started is simply not started again.
+func (s *Supervisor) Release(ctx context.Context) error {
+	s.mu.Lock()
+	s.release = true
+	s.mu.Unlock()
+	return s.Stop(ctx)
+}
+
+// releaser is an instance that can be left running (Process, Adopted).
+type releaser interface{ Release() error }
 
 // Done is closed when supervision has ended: stopped, or gave up.
 func (s *Supervisor) Done() <-chan struct{} { return s.done }
@@ -442,6 +458,13 @@ func (s *Supervisor) watch(parent, ctx context.Context, inst Instance, exited <-
 			stableTimer = nil
 			s.update(func(st *SupervisorStatus) { st.Failures = 0 })
 		case <-ctx.Done():
+			s.mu.Lock()
+			release := s.release
+			s.mu.Unlock()
+			if r, ok := inst.(releaser); ok && release {
+				s.finishStopped(nil, r.Release())
+				return nil, true
+			}
 			s.update(func(st *SupervisorStatus) { st.Phase = SupervisorStopping })
 			sctx, cancel := s.stopContext(parent)
 			err := inst.Stop(sctx, s.opts.StopGrace)

@@ -1,3 +1,5 @@
+//go:build linux
+
 package vm
 
 import (
@@ -50,6 +52,14 @@ type fakeInstance struct {
 	exit      *ExitInfo
 	stopGrace time.Duration
 	stops     int
+	releases  int
+}
+
+func (f *fakeInstance) Release() error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.releases++
+	return nil
 }
 
 func (f *fakeInstance) Start(context.Context) (<-chan error, error) {
@@ -295,6 +305,25 @@ func TestSupervisorStopRunning(t *testing.T) {
 	}
 	if err := h.sup.Start(h.ctx); err == nil {
 		t.Error("a stopped supervisor started again")
+	}
+}
+
+func TestSupervisorReleaseLeavesVMRunning(t *testing.T) {
+	h := newHarness(t, SupervisorOptions{})
+	if err := h.sup.Start(h.ctx); err != nil {
+		t.Fatal(err)
+	}
+	f := h.instance()
+	h.expect(EventStarted)
+	if err := h.sup.Release(h.ctx); err != nil {
+		t.Fatal(err)
+	}
+	h.expect(EventStopped)
+	<-h.sup.Done()
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.stops != 0 || f.releases != 1 || f.exit != nil {
+		t.Errorf("release: %d stops, %d releases, exit %+v; want the VM left running", f.stops, f.releases, f.exit)
 	}
 }
 

@@ -1,3 +1,5 @@
+//go:build linux && cgo
+
 // Command jobbench measures dev mode's request path: one fixed set of
 // chat completions, run first by the synthetic generator in this process
 // (the host baseline), then sent through the stand-in proxy to the
