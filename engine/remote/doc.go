@@ -1,0 +1,29 @@
+// Package remote serves engine.API over HTTP and offers a Client that
+// implements engine.API over that HTTP API, so the desktop app on one
+// machine can monitor and control a headless worker host.
+//
+// The server listens on a unix socket in the data directory (file mode
+// 0600, no token), on a loopback TCP address (plain HTTP, bearer token) or,
+// when asked to, on a public TCP address (TLS with a self-signed
+// certificate that clients pin by its SHA-256 fingerprint, bearer token).
+//
+// Routes, all JSON unless noted; an error is {"error": "...", "code": "..."}
+// with a fitting HTTP status:
+//
+//	GET  /v1/version                          {"api": "cocoon-provider/v1", "version": "..."}
+//	GET  /v1/state                            the state
+//	GET  /v1/events                           Server-Sent Events: first "event: state" with the
+//	                                          state, then one engine event per message; a
+//	                                          keep-alive comment every 15 s
+//	POST /v1/check                            {"report": ..., "state": ...}
+//	GET  /v1/gpus                             the GPU inventory
+//	POST /v1/dev/start, /v1/dev/stop          {"state": ...}
+//	POST /v1/pause                            body: the pause, or null to resume; {"state": ...}
+//	POST /v1/payout                           {"results": [...], "state": ...}
+//	GET  /v1/earnings/series?since=RFC3339&bucket=DURATION
+//	GET  /v1/ledger.csv?since=RFC3339         text/csv, streamed
+//	POST /v1/show                             asks the running app to show its window
+//
+// Errors the engine exports (engine.ErrNothingClaimable and the like) travel
+// as codes, so errors.Is works on the client.
+package remote

@@ -1,0 +1,420 @@
+package remote
+
+import (
+	"fmt"
+	"math"
+	"strconv"
+	"time"
+
+	"github.com/cocoon-provider/cocoon-provider/attest/gpucc"
+	"github.com/cocoon-provider/cocoon-provider/engine"
+	"github.com/cocoon-provider/cocoon-provider/engine/gpu"
+	"github.com/cocoon-provider/cocoon-provider/engine/hostcheck"
+	"github.com/cocoon-provider/cocoon-provider/engine/worker"
+)
+
+// The wire types carry engine values over HTTP. The engine's own JSON form
+// leaves out what it does not persist (an instance's stats, activity and
+// load; a GPU's raw certificate chains), so the wire types add those
+// fields back. Types the engine already tags for JSON travel in that form;
+// worker.Stats, worker.Activity and engine.LoadStats travel in
+// encoding/json's default form (Go field names), except that the
+// worker's counters may be "nan", "inf" or "-inf".
+
+// apiName identifies this API in GET /v1/version.
+const apiName = "cocoon-provider/v1"
+
+// wireVersion is the answer of GET /v1/version.
+type wireVersion struct {
+	API     string `json:"api"`
+	Version string `json:"version"`
+}
+
+// wireState is engine.State.
+type wireState struct {
+	Mode       engine.Mode       `json:"mode"`
+	DataDir    string            `json:"data_dir"`
+	Report     *hostcheck.Report `json:"report"`
+	GPUs       wireInventory     `json:"gpus"`
+	Dev        *wireInstance     `json:"dev"`
+	Attached   []wireInstance    `json:"attached"`
+	Earnings   *wireEarnings     `json:"earnings"`
+	Pause      *engine.Pause     `json:"pause"`
+	StoreError string            `json:"store_error,omitempty"`
+	Updated    time.Time         `json:"updated"`
+}
+
+// wireEvent is engine.Event.
+type wireEvent struct {
+	Kind    engine.EventKind `json:"kind"`
+	Time    time.Time        `json:"time"`
+	Message string           `json:"message,omitempty"`
+	State   wireState        `json:"state"`
+}
+
+// wireInstance is engine.Instance with the fields instance.json leaves out.
+type wireInstance struct {
+	engine.Instance
+	Stats    *wireStats        `json:"stats,omitempty"`
+	Activity *worker.Activity  `json:"activity,omitempty"`
+	Load     *engine.LoadStats `json:"load,omitempty"`
+}
+
+// wireStats is worker.Stats with counters that may hold NaN and ±Inf: the
+// worker prints them for non-finite doubles, and JSON numbers cannot.
+type wireStats struct {
+	worker.Stats
+	Counters wireCounters `json:"Counters"`
+}
+
+// wireCounters is worker.Counters.
+type wireCounters struct {
+	Queries                  wireAmort
+	Success                  wireAmort
+	Failed                   wireAmort
+	BytesReceived            wireAmort
+	BytesSent                wireAmort
+	Time                     wireAmort
+	TotalAdjustedTokens      wireAmort
+	PromptAdjustedTokens     wireAmort
+	CachedAdjustedTokens     wireAmort
+	CompletionAdjustedTokens wireAmort
+	ReasoningAdjustedTokens  wireAmort
+}
+
+type wireAmort [7]wireFloat
+
+// wireFloat is a float64 whose non-finite values travel as the strings
+// "nan", "inf" and "-inf".
+type wireFloat float64
+
+func (f wireFloat) MarshalJSON() ([]byte, error) {
+	v := float64(f)
+	switch {
+	case math.IsNaN(v):
+		return []byte(`"nan"`), nil
+	case math.IsInf(v, 1):
+		return []byte(`"inf"`), nil
+	case math.IsInf(v, -1):
+		return []byte(`"-inf"`), nil
+	}
+	return strconv.AppendFloat(nil, v, 'g', -1, 64), nil
+}
+
+func (f *wireFloat) UnmarshalJSON(b []byte) error {
+	switch string(b) {
+	case `"nan"`:
+		*f = wireFloat(math.NaN())
+		return nil
+	case `"inf"`:
+		*f = wireFloat(math.Inf(1))
+		return nil
+	case `"-inf"`:
+		*f = wireFloat(math.Inf(-1))
+		return nil
+	}
+	v, err := strconv.ParseFloat(string(b), 64)
+	if err != nil {
+		return fmt.Errorf("not a number: %s", b)
+	}
+	*f = wireFloat(v)
+	return nil
+}
+
+func toWireAmort(c worker.AmortCounter) wireAmort {
+	var w wireAmort
+	for i, v := range c {
+		w[i] = wireFloat(v)
+	}
+	return w
+}
+
+func (w wireAmort) engine() worker.AmortCounter {
+	var c worker.AmortCounter
+	for i, v := range w {
+		c[i] = float64(v)
+	}
+	return c
+}
+
+func toWireStats(s *worker.Stats) *wireStats {
+	if s == nil {
+		return nil
+	}
+	c := s.Counters
+	return &wireStats{Stats: *s, Counters: wireCounters{
+		Queries: toWireAmort(c.Queries), Success: toWireAmort(c.Success), Failed: toWireAmort(c.Failed),
+		BytesReceived: toWireAmort(c.BytesReceived), BytesSent: toWireAmort(c.BytesSent), Time: toWireAmort(c.Time),
+		TotalAdjustedTokens: toWireAmort(c.TotalAdjustedTokens), PromptAdjustedTokens: toWireAmort(c.PromptAdjustedTokens),
+		CachedAdjustedTokens: toWireAmort(c.CachedAdjustedTokens), CompletionAdjustedTokens: toWireAmort(c.CompletionAdjustedTokens),
+		ReasoningAdjustedTokens: toWireAmort(c.ReasoningAdjustedTokens),
+	}}
+}
+
+func (w *wireStats) engine() *worker.Stats {
+	if w == nil {
+		return nil
+	}
+	s := w.Stats
+	c := w.Counters
+	s.Counters = worker.Counters{
+		Queries: c.Queries.engine(), Success: c.Success.engine(), Failed: c.Failed.engine(),
+		BytesReceived: c.BytesReceived.engine(), BytesSent: c.BytesSent.engine(), Time: c.Time.engine(),
+		TotalAdjustedTokens: c.TotalAdjustedTokens.engine(), PromptAdjustedTokens: c.PromptAdjustedTokens.engine(),
+		CachedAdjustedTokens: c.CachedAdjustedTokens.engine(), CompletionAdjustedTokens: c.CompletionAdjustedTokens.engine(),
+		ReasoningAdjustedTokens: c.ReasoningAdjustedTokens.engine(),
+	}
+	return &s
+}
+
+// wireEarnings is engine.Earnings.
+type wireEarnings struct {
+	Today        map[string]int64 `json:"today"`
+	Week         map[string]int64 `json:"week"`
+	Month        map[string]int64 `json:"month"`
+	All          map[string]int64 `json:"all"`
+	ClaimableNow int64            `json:"claimable_now"`
+	Updated      time.Time        `json:"updated"`
+	Mismatch     string           `json:"mismatch,omitempty"`
+}
+
+// wireInventory is gpu.Inventory with the CC report's raw fields.
+type wireInventory struct {
+	gpu.Inventory
+	NVML wireNVML `json:"nvml"`
+}
+
+type wireNVML struct {
+	gpu.NVMLStatus
+	CC *wireCCReport `json:"cc,omitempty"`
+}
+
+type wireCCReport struct {
+	gpucc.CCReport
+	Devices []wireCCDevice `json:"devices,omitempty"`
+}
+
+type wireCCDevice struct {
+	gpucc.CCDevice
+	Report       wireCCAttestation  `json:"report"`
+	Certificates wireCCCertificates `json:"certificates"`
+}
+
+type wireCCAttestation struct {
+	gpucc.CCAttestationReport
+	Nonce [32]byte `json:"nonce,omitzero"`
+}
+
+type wireCCCertificates struct {
+	gpucc.CCCertificates
+	CertChain            []byte `json:"cert_chain,omitempty"`
+	AttestationCertChain []byte `json:"attestation_cert_chain,omitempty"`
+}
+
+// wireBucket is engine.EarningsBucket.
+type wireBucket struct {
+	Start   time.Time        `json:"start"`
+	NanoTON map[string]int64 `json:"nanoton"`
+}
+
+// wireTarget is engine.Target.
+type wireTarget struct {
+	Instance  int64  `json:"instance"`
+	StatsAddr string `json:"stats_addr"`
+	Label     string `json:"label"`
+}
+
+// wireResult is engine.TargetResult; Error is nil when the control worked.
+type wireResult struct {
+	Target wireTarget `json:"target"`
+	Proxy  string     `json:"proxy,omitempty"`
+	Tokens int64      `json:"tokens,omitempty"`
+	Amount int64      `json:"amount,omitempty"`
+	Error  *wireError `json:"error,omitempty"`
+}
+
+// wireError is an error answer, and an error inside a payout result.
+type wireError struct {
+	Error string `json:"error"`
+	Code  string `json:"code,omitempty"`
+}
+
+// errorBody is the body of an error answer; a failed payout keeps the
+// results it has.
+type errorBody struct {
+	wireError
+	Results []wireResult `json:"results,omitempty"`
+}
+
+// Answers of the actions: the state right after the action, so a client's
+// State reflects its own actions at once.
+type (
+	checkAnswer struct {
+		Report hostcheck.Report `json:"report"`
+		State  wireState        `json:"state"`
+	}
+	stateAnswer struct {
+		State wireState `json:"state"`
+	}
+	payoutAnswer struct {
+		Results []wireResult `json:"results"`
+		State   wireState    `json:"state"`
+	}
+)
+
+func toWireState(s engine.State) wireState {
+	w := wireState{
+		Mode: s.Mode, DataDir: s.DataDir, Report: s.Report, GPUs: toWireInventory(s.GPUs),
+		Pause: s.Pause, StoreError: s.StoreError, Updated: s.Updated,
+	}
+	if s.Dev != nil {
+		d := toWireInstance(*s.Dev)
+		w.Dev = &d
+	}
+	if s.Attached != nil {
+		w.Attached = make([]wireInstance, len(s.Attached))
+		for i, in := range s.Attached {
+			w.Attached[i] = toWireInstance(in)
+		}
+	}
+	if e := s.Earnings; e != nil {
+		w.Earnings = &wireEarnings{Today: e.Today, Week: e.Week, Month: e.Month, All: e.All,
+			ClaimableNow: e.ClaimableNow, Updated: e.Updated, Mismatch: e.Mismatch}
+	}
+	return w
+}
+
+func (w wireState) engine() engine.State {
+	s := engine.State{
+		Mode: w.Mode, DataDir: w.DataDir, Report: w.Report, GPUs: w.GPUs.engine(),
+		Pause: w.Pause, StoreError: w.StoreError, Updated: w.Updated,
+	}
+	if w.Dev != nil {
+		d := w.Dev.engine()
+		s.Dev = &d
+	}
+	if w.Attached != nil {
+		s.Attached = make([]engine.Instance, len(w.Attached))
+		for i, in := range w.Attached {
+			s.Attached[i] = in.engine()
+		}
+	}
+	if e := w.Earnings; e != nil {
+		s.Earnings = &engine.Earnings{Today: e.Today, Week: e.Week, Month: e.Month, All: e.All,
+			ClaimableNow: e.ClaimableNow, Updated: e.Updated, Mismatch: e.Mismatch}
+	}
+	return s
+}
+
+func toWireEvent(e engine.Event) wireEvent {
+	return wireEvent{Kind: e.Kind, Time: e.Time, Message: e.Message, State: toWireState(e.State)}
+}
+
+func (w wireEvent) engine() engine.Event {
+	return engine.Event{Kind: w.Kind, Time: w.Time, Message: w.Message, State: w.State.engine()}
+}
+
+func toWireInstance(in engine.Instance) wireInstance {
+	return wireInstance{Instance: in, Stats: toWireStats(in.Stats), Activity: in.Activity, Load: in.Load}
+}
+
+func (w wireInstance) engine() engine.Instance {
+	in := w.Instance
+	in.Stats, in.Activity, in.Load = w.Stats.engine(), w.Activity, w.Load
+	return in
+}
+
+func toWireInventory(inv gpu.Inventory) wireInventory {
+	w := wireInventory{Inventory: inv, NVML: wireNVML{NVMLStatus: inv.NVML}}
+	if cc := inv.NVML.CC; cc != nil {
+		r := wireCCReport{CCReport: *cc}
+		if cc.Devices != nil {
+			r.Devices = make([]wireCCDevice, len(cc.Devices))
+			for i, d := range cc.Devices {
+				r.Devices[i] = wireCCDevice{CCDevice: d,
+					Report: wireCCAttestation{CCAttestationReport: d.Report, Nonce: d.Report.Nonce},
+					Certificates: wireCCCertificates{CCCertificates: d.Certificates,
+						CertChain: d.Certificates.CertChain, AttestationCertChain: d.Certificates.AttestationCertChain}}
+			}
+		}
+		w.NVML.CC = &r
+	}
+	return w
+}
+
+func (w wireInventory) engine() gpu.Inventory {
+	inv := w.Inventory
+	inv.NVML = w.NVML.NVMLStatus
+	inv.NVML.CC = nil
+	if w.NVML.CC != nil {
+		cc := w.NVML.CC.CCReport
+		cc.Devices = nil
+		if w.NVML.CC.Devices != nil {
+			cc.Devices = make([]gpucc.CCDevice, len(w.NVML.CC.Devices))
+			for i, wd := range w.NVML.CC.Devices {
+				d := wd.CCDevice
+				d.Report = wd.Report.CCAttestationReport
+				d.Report.Nonce = wd.Report.Nonce
+				d.Certificates = wd.Certificates.CCCertificates
+				d.Certificates.CertChain = wd.Certificates.CertChain
+				d.Certificates.AttestationCertChain = wd.Certificates.AttestationCertChain
+				cc.Devices[i] = d
+			}
+		}
+		inv.NVML.CC = &cc
+	}
+	return inv
+}
+
+func toWireBuckets(bs []engine.EarningsBucket) []wireBucket {
+	if bs == nil {
+		return nil
+	}
+	out := make([]wireBucket, len(bs))
+	for i, b := range bs {
+		out[i] = wireBucket{Start: b.Start, NanoTON: b.NanoTON}
+	}
+	return out
+}
+
+func engineBuckets(ws []wireBucket) []engine.EarningsBucket {
+	if ws == nil {
+		return nil
+	}
+	out := make([]engine.EarningsBucket, len(ws))
+	for i, w := range ws {
+		out[i] = engine.EarningsBucket{Start: w.Start, NanoTON: w.NanoTON}
+	}
+	return out
+}
+
+func toWireResults(rs []engine.TargetResult) []wireResult {
+	if rs == nil {
+		return nil
+	}
+	out := make([]wireResult, len(rs))
+	for i, r := range rs {
+		out[i] = wireResult{Target: wireTarget{Instance: r.Target.Instance, StatsAddr: r.Target.StatsAddr, Label: r.Target.Label},
+			Proxy: r.Proxy, Tokens: r.Tokens, Amount: r.Amount}
+		if r.Err != nil {
+			we := toWireError(r.Err)
+			out[i].Error = &we
+		}
+	}
+	return out
+}
+
+func engineResults(ws []wireResult) []engine.TargetResult {
+	if ws == nil {
+		return nil
+	}
+	out := make([]engine.TargetResult, len(ws))
+	for i, w := range ws {
+		out[i] = engine.TargetResult{Target: engine.Target{Instance: w.Target.Instance, StatsAddr: w.Target.StatsAddr, Label: w.Target.Label},
+			Proxy: w.Proxy, Tokens: w.Tokens, Amount: w.Amount}
+		if w.Error != nil {
+			out[i].Err = w.Error.err()
+		}
+	}
+	return out
+}
