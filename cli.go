@@ -11,20 +11,30 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"runtime"
 	"runtime/debug"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
 	"github.com/cocoon-provider/cocoon-provider/engine"
 	"github.com/cocoon-provider/cocoon-provider/engine/devmode/standin"
+	"github.com/cocoon-provider/cocoon-provider/engine/vm"
+	"github.com/cocoon-provider/cocoon-provider/internal/applog"
 )
 
 const usage = `Cocoon Provider rents this machine's spare GPU time to the COCOON network.
 
 Usage:
   cocoon-provider [flags]              open the desktop app (tray icon + window)
+  cocoon-provider run --headless [--api 127.0.0.1:9311] [--metrics 127.0.0.1:9310] [--on-stop stop|leave]
+                                       the engine as a service, without the desktop app: starts the
+                                       worker, serves the control API (unix socket <data dir>/api.sock,
+                                       and --api with a token), logs to stderr (the journal under systemd)
+  cocoon-provider --remote URL --token-file FILE [--fingerprint HEX]
+                                       the desktop app watching another host's control API
   cocoon-provider doctor [--json]      check whether this machine can earn, and what is missing
   cocoon-provider gpus [--json] [--watch]
                                        list GPUs with live telemetry
@@ -52,6 +62,13 @@ Usage:
                                        the image hash of a config (attest help)
   cocoon-provider wallet status|address|create|import|node-key|topup|withdraw|chain
                                        where earnings go, the node key, balances (wallet help)
+  cocoon-provider autostart on|off|status
+                                       start the desktop app (in the tray) with your desktop session
+  cocoon-provider update [--feed URL] [--json]
+                                       check the signed release feed: the newest version and where
+                                       to download it, worker images the network allows (installs nothing)
+  cocoon-provider diag [-o FILE] [--include-addresses] [--json]
+                                       write a redacted diagnostic bundle (zip) for a bug report
   cocoon-provider import-conf FILE     take over the settings of an official worker.conf
   cocoon-provider version              print the version
 
@@ -61,7 +78,9 @@ Flags (all commands):
   --log-level LEVEL  debug, info, warn or error (default info for the app, warn for commands)
 
 Desktop app flags:
-  --hidden           start with only the tray icon
+  --hidden           start with only the tray icon (a second launch shows the window)
+  --api HOST:PORT    also serve the control API on TCP (token in <data dir>/api-token)
+  --api-public       allow --api on an address other than loopback (TLS, pinned certificate)
 
 Metrics flags (dev and the desktop app):
   --metrics HOST:PORT  serve Prometheus metrics at http://HOST:PORT/metrics (loopback only)
@@ -74,6 +93,10 @@ type common struct {
 	qemu     string
 	logLevel string
 	devLoad  *standin.Load // dev: the stand-in client's load
+	// logFile keeps a copy of the log in <data dir>/logs/app.log (rotated)
+	// for long-running commands; open sets logClose to close it.
+	logFile  bool
+	logClose func() error
 }
 
 func (c *common) register(fs *flag.FlagSet, defaultLevel string) {
@@ -88,15 +111,32 @@ func (c *common) register(fs *flag.FlagSet, defaultLevel string) {
 
 // open builds the logger and the engine the flags describe.
 func (c *common) open(stderr io.Writer) (*engine.Service, *slog.Logger, error) {
-	var lvl slog.Level
-	if err := lvl.UnmarshalText([]byte(c.logLevel)); err != nil {
-		return nil, nil, fmt.Errorf("--log-level %q: use debug, info, warn or error", c.logLevel)
+	lvl, err := applog.ParseLevel(c.logLevel)
+	if err != nil {
+		return nil, nil, fmt.Errorf("--log-level: %w", err)
 	}
 	if c.dataDir == "" {
 		return nil, nil, errors.New("no data directory: set --data-dir or $HOME")
 	}
-	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: lvl}))
-	return engine.New(engine.Options{DataDir: c.dataDir, QEMU: c.qemu, Logger: log, SourceDir: sourceDir(), DevLoad: c.devLoad}), log, nil
+	o := applog.Options{Level: lvl, Stderr: stderr}
+	if f, ok := stderr.(*os.File); ok {
+		o.Journal = applog.OnJournal(f, os.Getenv)
+	}
+	c.logClose = func() error { return nil }
+	if c.logFile {
+		dir := filepath.Join(c.dataDir, "logs")
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return nil, nil, fmt.Errorf("log directory: %w", err)
+		}
+		f, err := vm.OpenConsoleLog(vm.ConsoleOptions{Path: filepath.Join(dir, "app.log"), MaxBytes: 1 << 20, Files: 3, TailBytes: 1})
+		if err != nil {
+			return nil, nil, fmt.Errorf("log file: %w", err)
+		}
+		o.File, c.logClose = f, f.Close
+	}
+	log := applog.New(o)
+	return engine.New(engine.Options{DataDir: c.dataDir, QEMU: c.qemu, Logger: log, SourceDir: sourceDir(),
+		GuestAgent: packagedAgent(), DevLoad: c.devLoad}), log, nil
 }
 
 // session is the engine of a command that drives VMs: it holds the data
@@ -111,6 +151,10 @@ type session struct {
 	// metrics serves --metrics at metricsURL; nil when not serving.
 	metrics    *http.Server
 	metricsURL string
+	logClose   func() error
+	// apiStop ends the control API's listeners; apiWG waits for them.
+	apiStop context.CancelFunc
+	apiWG   sync.WaitGroup
 }
 
 // start opens the engine, takes the lock and starts the engine's background work.
@@ -122,10 +166,11 @@ func (c *common) start(stderr io.Writer) (*session, error) {
 	lock, err := engine.AcquireLock(c.dataDir)
 	if err != nil {
 		svc.Close()
+		c.logClose()
 		return nil, err
 	}
 	runCtx, cancel := context.WithCancel(context.Background())
-	s := &session{svc: svc, log: log, lock: lock, runCtx: runCtx, cancel: cancel, runDone: make(chan struct{})}
+	s := &session{svc: svc, log: log, lock: lock, runCtx: runCtx, cancel: cancel, runDone: make(chan struct{}), logClose: c.logClose}
 	go func() {
 		defer close(s.runDone)
 		if err := svc.Run(runCtx); err != nil {
@@ -139,12 +184,13 @@ func (c *common) start(stderr io.Writer) (*session, error) {
 // the database), then releases the lock.
 func (s *session) close() error {
 	metricsErr := s.stopMetrics()
+	s.stopAPI()
 	stopCtx, stopCancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer stopCancel()
 	err := s.svc.StopDev(stopCtx)
 	s.cancel()
 	<-s.runDone
-	return errors.Join(metricsErr, err, s.lock.Release(), s.svc.Close())
+	return errors.Join(metricsErr, err, s.lock.Release(), s.svc.Close(), s.logClose())
 }
 
 // run dispatches a command line and returns the exit status.
@@ -161,6 +207,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	switch cmd {
 	case "":
 		err = cmdGUI(ctx, rest, stderr)
+	case "run":
+		err = cmdRun(ctx, rest, stdout, stderr)
 	case "doctor":
 		err = cmdDoctor(ctx, rest, stdout, stderr)
 	case "gpus":
@@ -187,6 +235,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = cmdAttest(ctx, rest, stdout, stderr)
 	case "wallet":
 		err = cmdWallet(ctx, rest, stdout, stderr)
+	case "autostart":
+		err = cmdAutostart(ctx, rest, stdout, stderr)
+	case "update":
+		err = cmdUpdate(ctx, rest, stdout, stderr)
+	case "diag":
+		err = cmdDiag(ctx, rest, stdout, stderr)
 	case "import-conf":
 		err = cmdImportConf(ctx, rest, stdout, stderr)
 	case "version":

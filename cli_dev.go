@@ -47,6 +47,23 @@ func sourceDir() string {
 	}
 }
 
+// packagedAgent is the stand-in guest agent an installed package ships
+// beside the program (<prefix>/lib/cocoon-provider/guestagent); "" if none.
+func packagedAgent() string {
+	exe, err := os.Executable()
+	if err != nil {
+		return ""
+	}
+	if resolved, err := filepath.EvalSymlinks(exe); err == nil {
+		exe = resolved
+	}
+	p := filepath.Join(filepath.Dir(exe), "..", "lib", "cocoon-provider", "guestagent")
+	if st, err := os.Stat(p); err != nil || !st.Mode().IsRegular() {
+		return ""
+	}
+	return filepath.Clean(p)
+}
+
 // cmdDev runs the stand-in worker in the foreground until interrupted.
 func cmdDev(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("dev", stderr)
@@ -241,7 +258,11 @@ func cmdStop(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	defer cancel()
 	if h, err := engine.ReadLockHolder(c.dataDir); err == nil {
 		fmt.Fprintf(stdout, "Asking Cocoon Provider (PID %d) to stop…\n", h.PID)
-		if err := syscall.Kill(h.PID, syscall.SIGTERM); err != nil {
+		p, err := os.FindProcess(h.PID)
+		if err == nil {
+			err = p.Signal(syscall.SIGTERM)
+		}
+		if err != nil {
 			return fmt.Errorf("signal PID %d: %w", h.PID, err)
 		}
 		tick := time.NewTicker(200 * time.Millisecond)

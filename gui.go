@@ -5,10 +5,18 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
+	"os"
+	"runtime"
 
 	"github.com/cocoon-provider/cocoon-provider/app"
+	"github.com/cocoon-provider/cocoon-provider/engine"
+	"github.com/cocoon-provider/cocoon-provider/engine/remote"
 )
+
+// guiBuilt: this build has the desktop app.
+const guiBuilt = true
 
 func cmdGUI(ctx context.Context, args []string, stderr io.Writer) error {
 	fs := newFlagSet("cocoon-provider", stderr)
@@ -16,13 +24,46 @@ func cmdGUI(ctx context.Context, args []string, stderr io.Writer) error {
 	c.register(fs, "info")
 	var metrics metricsFlags
 	metrics.register(fs)
+	var api apiFlags
+	api.register(fs)
+	var rf remoteFlags
+	rf.register(fs)
 	hidden := fs.Bool("hidden", false, "start with only the tray icon")
+	fs.Bool("headless", false, "")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	if err := metrics.check(); err != nil {
+	if err := errors.Join(metrics.check(), api.check()); err != nil {
 		return err
 	}
+	opts := app.Options{Version: versionString(), Hidden: *hidden, Connect: connectRemote}
+	if rf.target != "" {
+		client, err := rf.dial(ctx)
+		if err != nil {
+			return err
+		}
+		defer client.Close()
+		opts.Remote = rf.target
+		return app.Run(ctx, client, opts)
+	}
+	if runtime.GOOS != "linux" {
+		// Workers run on Linux only: here the app is a monitor.
+		opts.Remote = "none yet"
+		return app.Run(ctx, remote.Disconnected("This system cannot run the worker itself: use Remote host… to watch a Linux worker host (cocoon-provider run --headless --api-public there)."), opts)
+	}
+	// One app per data directory: a second launch shows the first one's
+	// window; a headless engine already running here is watched instead.
+	if client, err := remote.Dial(ctx, "unix://"+remote.SocketPath(c.dataDir), "", ""); err == nil {
+		defer client.Close()
+		if err := client.Show(ctx); err == nil {
+			fmt.Fprintln(stderr, "Cocoon Provider is already running; its window was brought to the front.")
+			return nil
+		}
+		fmt.Fprintln(stderr, "Cocoon Provider runs here without a desktop app (run --headless); showing it.")
+		opts.Remote = "this machine's headless service"
+		return app.Run(ctx, client, opts)
+	}
+	c.logFile = true
 	sess, err := c.start(stderr)
 	if err != nil {
 		return err
@@ -30,7 +71,34 @@ func cmdGUI(ctx context.Context, args []string, stderr io.Writer) error {
 	if err := sess.serveMetrics(metrics); err != nil {
 		return errors.Join(err, sess.close())
 	}
+	show := make(chan struct{}, 1)
+	onShow := func() {
+		select {
+		case show <- struct{}{}:
+		default:
+		}
+	}
+	if err := sess.serveAPI(c.dataDir, versionString(), api, onShow, os.Stdout); err != nil {
+		// The app works without it; only a second launch and remote
+		// monitoring need it.
+		sess.log.Warn("control API not served", "error", err)
+	}
+	notices := make(chan string, 4)
+	go watchUpdates(sess.runCtx, c.dataDir, notices, sess.log)
+	opts.Logger, opts.Show, opts.Notices = sess.log, show, notices
+	if e, err := sessionAutostart(); err == nil {
+		opts.Autostart = e
+	}
 	// Leaving a VM running headless is a later choice; for now quitting stops it.
-	err = app.Run(ctx, sess.svc, app.Options{Version: versionString(), Hidden: *hidden, Logger: sess.log})
+	err = app.Run(ctx, sess.svc, opts)
 	return errors.Join(err, sess.close())
+}
+
+// connectRemote is the desktop app's "Connect to a remote host".
+func connectRemote(ctx context.Context, target, token, fingerprint string) (engine.API, io.Closer, error) {
+	c, err := remote.Dial(ctx, target, token, fingerprint)
+	if err != nil {
+		return nil, nil, err
+	}
+	return c, c, nil
 }

@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"io"
 	"log/slog"
 	"os"
 
@@ -24,6 +25,18 @@ type Options struct {
 	// Hidden starts with only the tray icon (when a tray is available).
 	Hidden bool
 	Logger *slog.Logger
+	// Show asks for the window: a second launch of the app sends on it.
+	Show <-chan struct{}
+	// Autostart, when set, is offered as "Start with the session" in the tray.
+	Autostart Autostart
+	// Notices are lines for the user (a new release): a desktop
+	// notification and a line under the banner.
+	Notices <-chan string
+	// Remote names the host api belongs to ("" for this machine).
+	Remote string
+	// Connect dials a remote host's control API (URL, token, certificate
+	// fingerprint); nil leaves "Connect to a remote host" out.
+	Connect func(ctx context.Context, target, token, fingerprint string) (engine.API, io.Closer, error)
 }
 
 // Run shows the UI until the user quits or ctx ends.
@@ -40,7 +53,16 @@ func Run(ctx context.Context, api engine.API, opts Options) error {
 	w := a.NewWindow("Cocoon Provider")
 	w.SetIcon(assets.Icon)
 
-	ui := newMainView(ctx, api, a.Preferences())
+	sw := newAPISwitch(api, opts.Remote)
+	defer sw.close()
+	ui := newMainView(ctx, sw, a.Preferences())
+	if opts.Connect != nil {
+		local := api
+		if opts.Remote != "" {
+			local = nil // started for a remote host: there is no local engine
+		}
+		ui.enableRemote(ctx, w, opts.Connect, local)
+	}
 	ui.earnings.window = w
 	w.SetContent(ui.content)
 	w.Resize(fyne.NewSize(980, 720))
@@ -60,7 +82,10 @@ func Run(ctx context.Context, api engine.API, opts Options) error {
 		a.SendNotification(fyne.NewNotification("Cocoon Provider", msg))
 		fyne.Do(func() { ui.worker.log.SetText(msg) })
 	}
-	menu := newTrayMenu(ctx, api, w.Show, quit, report)
+	menu := newTrayMenu(ctx, sw, w.Show, quit, report)
+	if opts.Autostart != nil {
+		menu.offerAutostart(opts.Autostart, report)
+	}
 	trayOK, why := tray.Available()
 	if trayOK && !tray.Setup(a, assets.Icon, menu.menu) {
 		trayOK, why = false, "this platform driver has no tray support"
@@ -72,8 +97,21 @@ func Run(ctx context.Context, api engine.API, opts Options) error {
 	}
 
 	if trayOK {
-		go menu.follow(ctx, api)
+		go menu.follow(ctx, sw)
 	}
+	go func() {
+		for {
+			select {
+			case <-opts.Show:
+				fyne.Do(func() { w.Show(); w.RequestFocus() })
+			case msg := <-opts.Notices:
+				a.SendNotification(fyne.NewNotification("Cocoon Provider", msg))
+				fyne.Do(func() { ui.notice.SetText(msg); ui.notice.Show() })
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
 	go func() {
 		<-ctx.Done()
 		fyne.Do(quit)
@@ -100,8 +138,11 @@ func Run(ctx context.Context, api engine.API, opts Options) error {
 
 // mainView is the window's content: a mode banner and the tabs.
 type mainView struct {
-	api      engine.API
+	api      *apiSwitch
 	content  fyne.CanvasObject
+	banner   *widget.Label
+	top      *fyne.Container // the banner and, with Connect, the remote button
+	notice   *widget.Label   // a line for the user under the banner (hidden when none)
 	machine  *machineView
 	gpus     *gpuView
 	worker   *workerView
@@ -110,12 +151,14 @@ type mainView struct {
 }
 
 // newMainView builds the window's content; prefs keeps the UI settings.
-func newMainView(ctx context.Context, api engine.API, prefs fyne.Preferences) *mainView {
+func newMainView(ctx context.Context, api *apiSwitch, prefs fyne.Preferences) *mainView {
 	v := &mainView{api: api, machine: newMachineView(), gpus: newGPUView(), worker: newWorkerView(ctx, api),
 		earnings: newEarningsView(ctx, api, prefs), ready: make(chan struct{})}
-	banner := widget.NewLabel("Dev mode (the default): nothing is earned. The machine check below says what earning on COCOON would need.")
+	banner := widget.NewLabel(bannerText(api.Label()))
 	banner.Importance = widget.WarningImportance
 	banner.Wrapping = fyne.TextWrapWord
+	v.banner = banner
+	v.top = container.NewBorder(nil, nil, nil, nil, banner)
 	earningsTab := container.NewTabItem("Earnings", v.earnings.content)
 	tabs := container.NewAppTabs(
 		container.NewTabItem("Machine check", v.machine.content),
@@ -125,8 +168,22 @@ func newMainView(ctx context.Context, api engine.API, prefs fyne.Preferences) *m
 	)
 	tabs.OnSelected = func(ti *container.TabItem) { v.earnings.setVisible(ctx, ti == earningsTab) }
 	v.machine.onRecheck = func() { v.runCheck(ctx) }
-	v.content = container.NewBorder(banner, nil, nil, nil, tabs)
+	v.notice = widget.NewLabel("")
+	v.notice.Importance = widget.HighImportance
+	v.notice.Wrapping = fyne.TextWrapWord
+	v.notice.Hide()
+	v.content = container.NewBorder(container.NewVBox(v.top, v.notice), nil, nil, nil, tabs)
 	return v
+}
+
+// bannerText is the line above the tabs: the mode, and the remote host
+// when the app watches one.
+func bannerText(remote string) string {
+	const dev = "Dev mode (the default): nothing is earned. The machine check below says what earning on COCOON would need."
+	if remote == "" {
+		return dev
+	}
+	return "Remote host " + remote + " · " + dev
 }
 
 // start runs the first check and follows engine events.

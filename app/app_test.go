@@ -29,6 +29,8 @@ func texts(o fyne.CanvasObject) []string {
 		switch w := o.(type) {
 		case *widget.Label:
 			out = append(out, w.Text)
+		case *widget.Button:
+			out = append(out, w.Text)
 		case *widget.Card:
 			out = append(out, w.Title, w.Subtitle)
 			if w.Content != nil {
@@ -111,7 +113,7 @@ func TestMainViewShowsStoreErrorReportedBeforeStart(t *testing.T) {
 	}, gpu.Inventory{})
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	v := newMainView(ctx, api, fyne.CurrentApp().Preferences())
+	v := newMainView(ctx, newAPISwitch(api, ""), fyne.CurrentApp().Preferences())
 	v.start(ctx)
 	select {
 	case <-v.ready:
@@ -132,7 +134,7 @@ func TestMainViewShowsCheckFailure(t *testing.T) {
 	api.FailChecks(errors.New("context canceled"))
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	v := newMainView(ctx, api, fyne.CurrentApp().Preferences())
+	v := newMainView(ctx, newAPISwitch(api, ""), fyne.CurrentApp().Preferences())
 	select {
 	case <-v.runCheck(ctx):
 	case <-time.After(10 * time.Second):

@@ -89,7 +89,9 @@ type trayMenu struct {
 	status, today, week, claimable, float *fyne.MenuItem
 	pauses                                []*fyne.MenuItem
 	resume, payout, open, quit            *fyne.MenuItem
-	shown                                 trayText
+	// autostart toggles "Start with the session"; nil when not offered.
+	autostart *fyne.MenuItem
+	shown     trayText
 	// paying disables Payout now while a payout runs.
 	paying bool
 }
@@ -134,6 +136,29 @@ func newTrayMenu(ctx context.Context, api engine.API, open, quit func(), report 
 	return t
 }
 
+// Autostart starts the app with the desktop session.
+type Autostart interface {
+	Enabled() bool
+	Set(on bool) error
+}
+
+// offerAutostart adds "Start with the session" (checked when on).
+func (t *trayMenu) offerAutostart(a Autostart, report func(string)) {
+	t.autostart = fyne.NewMenuItem("Start with the session", nil)
+	t.autostart.Checked = a.Enabled()
+	t.autostart.Action = func() {
+		on := !a.Enabled()
+		if err := a.Set(on); err != nil {
+			report(err.Error())
+		}
+		t.autostart.Checked = a.Enabled()
+		t.apply(t.shown, false)
+		t.menu.Refresh()
+	}
+	t.menu.Items = nil // rebuilt with the item by apply
+	t.apply(t.shown, false)
+}
+
 // apply puts text into the items; refresh says whether to push the menu
 // to the tray (only done when something changed).
 func (t *trayMenu) apply(text trayText, refresh bool) {
@@ -159,7 +184,11 @@ func (t *trayMenu) apply(text trayText, refresh bool) {
 	}
 	items = append(items, fyne.NewMenuItemSeparator())
 	items = append(items, t.pauses...)
-	items = append(items, t.resume, t.payout, fyne.NewMenuItemSeparator(), t.open, fyne.NewMenuItemSeparator(), t.quit)
+	items = append(items, t.resume, t.payout, fyne.NewMenuItemSeparator(), t.open)
+	if t.autostart != nil {
+		items = append(items, t.autostart)
+	}
+	items = append(items, fyne.NewMenuItemSeparator(), t.quit)
 	t.menu.Items = items
 	if refresh {
 		t.menu.Refresh()

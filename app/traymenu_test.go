@@ -103,3 +103,31 @@ func TestTrayMenuUpdatesItemsInPlace(t *testing.T) {
 		t.Error("while paused: Resume should be enabled and the pauses disabled")
 	}
 }
+
+type fakeAutostart struct{ on bool }
+
+func (f *fakeAutostart) Enabled() bool     { return f.on }
+func (f *fakeAutostart) Set(on bool) error { f.on = on; return nil }
+
+func TestTrayMenuAutostartToggle(t *testing.T) {
+	test.NewTempApp(t)
+	api := enginetest.New(engine.State{Mode: engine.ModeDev}, hostcheck.Report{}, gpu.Inventory{})
+	m := newTrayMenu(context.Background(), api, func() {}, func() {}, func(string) {})
+	as := &fakeAutostart{}
+	m.offerAutostart(as, func(msg string) { t.Error(msg) })
+	item, ok := labels(m.menu)["Start with the session"]
+	if !ok || item.Checked {
+		t.Fatalf("autostart item %+v (present %v), want unchecked", item, ok)
+	}
+	item.Action()
+	if !as.on || !item.Checked {
+		t.Errorf("after a click: autostart %v, checked %v", as.on, item.Checked)
+	}
+	item.Action()
+	if as.on || item.Checked {
+		t.Errorf("after a second click: autostart %v, checked %v", as.on, item.Checked)
+	}
+	if last := m.menu.Items[len(m.menu.Items)-1]; last.Label != "Quit" {
+		t.Errorf("last item %q, want Quit", last.Label)
+	}
+}

@@ -97,6 +97,8 @@ type dev struct {
 	files InstancePaths
 	jobs  *devJobs // the stand-in proxy, client and chain
 	mon   *monitor // the activity and earnings pipeline of the worker
+	// leaving: LeaveDev ends supervision with the VM left running.
+	leaving atomic.Bool
 }
 
 // StartDev builds the stand-in image if needed, boots it with the best
@@ -312,6 +314,52 @@ func (s *Service) StopDev(ctx context.Context) error {
 	return err
 }
 
+// LeaveDev ends the app's part of the dev instance but leaves its VM
+// running, for the next start (StartDev) to adopt: the app's stop on
+// SIGTERM when the operator chose to keep VMs up across restarts. The
+// stand-in proxy ends with the app, so the worker takes no requests until
+// then. A VM not running yet is not started.
+func (s *Service) LeaveDev(ctx context.Context) error {
+	s.mu.Lock()
+	d := s.dev
+	s.mu.Unlock()
+	if d == nil {
+		return nil
+	}
+	select {
+	case <-d.done:
+		s.forgetDev(d)
+		return nil
+	default:
+	}
+	s.finalRead(ctx, d)
+	s.mu.Lock()
+	sup := d.sup
+	s.mu.Unlock()
+	// Stopping, for the lifecycle: supervision ending is not a failure.
+	d.leaving.Store(true)
+	_ = d.life.To(vm.StateStopping)
+	var err error
+	pid := 0
+	if sup != nil {
+		pid = sup.Status().PID
+		err = sup.Release(ctx)
+	}
+	d.cancel()
+	<-d.done
+	msg := "the stand-in worker was not running; nothing left behind"
+	if pid != 0 {
+		msg = fmt.Sprintf("left the worker VM running (QEMU PID %d); the next start adopts it, `cocoon-provider stop` stops it", pid)
+	}
+	s.changeInstance(func(in *Instance) {}, msg)
+	s.mu.Lock()
+	if s.dev == d {
+		s.dev = nil
+	}
+	s.mu.Unlock()
+	return err
+}
+
 func (s *Service) forgetDev(d *dev) {
 	s.mu.Lock()
 	if s.dev == d {
@@ -350,7 +398,11 @@ func (s *Service) devImage(ctx context.Context) (devmode.Image, error) {
 		}
 	}
 	s.changeInstance(func(*Instance) {}, "building or checking the stand-in image (the first time downloads Debian's kernel)")
-	return devmode.Build(ctx, devmode.Options{CacheDir: cache, SourceDir: s.opts.SourceDir, Log: s.log})
+	o := devmode.Options{CacheDir: cache, SourceDir: s.opts.SourceDir, Log: s.log}
+	if o.SourceDir == "" {
+		o.Agent = s.opts.GuestAgent
+	}
+	return devmode.Build(ctx, o)
 }
 
 // pollDev reads /jsonstats about once a second (every 0.5 s while
@@ -493,6 +545,9 @@ func (s *Service) onSupervisorEvent(d *dev, ev vm.SupervisorEvent) {
 			}
 		}, msg)
 	default:
+		if ev.Kind == vm.EventStopped && d.leaving.Load() {
+			msg = "stopped watching the VM; it keeps running"
+		}
 		if ev.Error != "" {
 			msg += ": " + ev.Error
 		}

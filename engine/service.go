@@ -11,8 +11,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/NVIDIA/go-nvml/pkg/nvml"
-
 	"github.com/cocoon-provider/cocoon-provider/engine/devmode/standin"
 	"github.com/cocoon-provider/cocoon-provider/engine/gpu"
 	"github.com/cocoon-provider/cocoon-provider/engine/store"
@@ -28,7 +26,7 @@ type Options struct {
 	// QEMU is the QEMU binary name or path.
 	QEMU string
 	// NVML is the NVIDIA management library; nil loads the real one.
-	NVML nvml.Interface
+	NVML gpu.NVML
 	// ProbeTimeout bounds each acceleration probe.
 	ProbeTimeout time.Duration
 	// SampleInterval is how often GPU telemetry is sampled while Run runs.
@@ -39,6 +37,9 @@ type Options struct {
 	// SourceDir is this module's source tree, used to build the stand-in
 	// guest agent when no image is cached.
 	SourceDir string
+	// GuestAgent is a prebuilt stand-in guest agent (installed packages
+	// ship one); used when SourceDir is empty.
+	GuestAgent string
 	// Inspect and Probe default to the vm package; tests replace them.
 	Inspect func(ctx context.Context, binary string) (vm.QEMUInfo, error)
 	Probe   func(ctx context.Context, qemuPath string, accel vm.Accel, timeout time.Duration) vm.ProbeResult
@@ -93,7 +94,7 @@ func New(opts Options) *Service {
 		opts.QEMU = vm.DefaultBinary
 	}
 	if opts.NVML == nil {
-		opts.NVML = nvml.New()
+		opts.NVML = gpu.NewNVML()
 	}
 	if opts.ProbeTimeout <= 0 {
 		opts.ProbeTimeout = vm.DefaultProbeTimeout

@@ -1,0 +1,83 @@
+package app
+
+import (
+	"context"
+	"io"
+	"strings"
+
+	"fyne.io/fyne/v2"
+	"fyne.io/fyne/v2/container"
+	"fyne.io/fyne/v2/dialog"
+	"fyne.io/fyne/v2/widget"
+
+	"github.com/cocoon-provider/cocoon-provider/engine"
+)
+
+// connectFunc dials a remote host's control API.
+type connectFunc func(ctx context.Context, target, token, fingerprint string) (engine.API, io.Closer, error)
+
+// enableRemote adds "Remote host…" beside the banner: connect to a worker
+// host's control API, or (when the app has a local engine) back to this
+// machine.
+func (v *mainView) enableRemote(ctx context.Context, w fyne.Window, connect connectFunc, local engine.API) {
+	var button *widget.Button
+	button = widget.NewButton("Remote host…", func() {
+		if v.api.Label() != "" && local != nil {
+			dialog.ShowConfirm("Remote host", "Watching "+v.api.Label()+". Go back to this machine?", func(back bool) {
+				if back {
+					v.switchTo(ctx, local, "", nil)
+				}
+			}, w)
+			return
+		}
+		v.connectDialog(ctx, w, connect)
+	})
+	v.top.Objects = []fyne.CanvasObject{v.banner, button}
+	v.top.Layout = container.NewBorder(nil, nil, nil, button, v.banner).Layout
+	v.top.Refresh()
+}
+
+// connectDialog asks for the host's API address, token and certificate
+// fingerprint and switches to it once it answers.
+func (v *mainView) connectDialog(ctx context.Context, w fyne.Window, connect connectFunc) {
+	target := widget.NewEntry()
+	target.SetPlaceHolder("https://worker-host:9311")
+	token := widget.NewPasswordEntry()
+	token.SetPlaceHolder("the content of api-token on the worker host")
+	fp := widget.NewEntry()
+	fp.SetPlaceHolder("SHA-256 fingerprint (https only)")
+	items := []*widget.FormItem{
+		{Text: "Address", Widget: target, HintText: "cocoon-provider run --headless --api … prints it"},
+		{Text: "Token", Widget: token},
+		{Text: "Fingerprint", Widget: fp},
+	}
+	d := dialog.NewForm("Connect to a remote host", "Connect", "Cancel", items, func(ok bool) {
+		if !ok {
+			return
+		}
+		t := strings.TrimSpace(target.Text)
+		busy := dialog.NewCustomWithoutButtons("Connecting to "+t, widget.NewProgressBarInfinite(), w)
+		busy.Show()
+		go func() {
+			api, closer, err := connect(ctx, t, strings.TrimSpace(token.Text), strings.TrimSpace(fp.Text))
+			fyne.Do(func() {
+				busy.Hide()
+				if err != nil {
+					dialog.ShowError(err, w)
+					return
+				}
+				v.switchTo(ctx, api, t, closer)
+			})
+		}()
+	}, w)
+	d.Resize(fyne.NewSize(560, 0))
+	d.Show()
+}
+
+// switchTo makes api the one every view follows; the returned channel
+// closes once the new host's machine check is on screen.
+func (v *mainView) switchTo(ctx context.Context, api engine.API, label string, closer io.Closer) <-chan struct{} {
+	v.api.use(api, label, closer)
+	v.banner.SetText(bannerText(label))
+	return v.runCheck(ctx)
+}

@@ -1,0 +1,276 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/cocoon-provider/cocoon-provider/engine"
+	"github.com/cocoon-provider/cocoon-provider/engine/remote"
+	"github.com/cocoon-provider/cocoon-provider/internal/autostart"
+)
+
+// apiFlags are --api and --api-public (run --headless and the desktop app).
+type apiFlags struct {
+	addr   string
+	public bool
+}
+
+func (a *apiFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&a.addr, "api", "", "also serve the control API on HOST:PORT (token-protected; the unix socket in the data directory is always served)")
+	fs.BoolVar(&a.public, "api-public", false, "allow --api on an address other than loopback (TLS with a pinned certificate)")
+}
+
+func (a *apiFlags) check() error {
+	if a.addr == "" {
+		return nil
+	}
+	host, port, err := net.SplitHostPort(a.addr)
+	if err != nil || port == "" {
+		return fmt.Errorf("--api %q: want HOST:PORT, e.g. 127.0.0.1:9311", a.addr)
+	}
+	if a.public || isLoopbackHost(host) {
+		return nil
+	}
+	return fmt.Errorf("--api %q is not loopback: anyone who can reach it could pause the worker or pay out; use 127.0.0.1:%s and an SSH tunnel, or add --api-public (TLS, token required)", a.addr, port)
+}
+
+// serveAPI serves the control API on the data directory's unix socket and,
+// with --api, on TCP; the session's close ends both. onShow is what a
+// second launch of the desktop app triggers (nil for headless).
+func (s *session) serveAPI(dataDir, version string, a apiFlags, onShow func(), stdout io.Writer) error {
+	token, err := remote.LoadOrCreateToken(dataDir)
+	if err != nil {
+		return err
+	}
+	srv := remote.NewServer(s.svc, remote.ServerOptions{Token: token, Version: version, Logger: s.log, OnShow: onShow})
+	ctx, cancel := context.WithCancel(context.Background())
+	s.apiStop = cancel
+	sock := remote.SocketPath(dataDir)
+	errs := make(chan error, 2)
+	serve := func(what string, f func() error) {
+		s.apiWG.Add(1)
+		go func() {
+			defer s.apiWG.Done()
+			if err := f(); err != nil && ctx.Err() == nil {
+				s.log.Error("control API stopped", "listener", what, "error", err)
+				select {
+				case errs <- fmt.Errorf("%s: %w", what, err):
+				default:
+				}
+			}
+		}()
+	}
+	serve("unix socket "+sock, func() error { return srv.ServeUnix(ctx, sock) })
+	if a.addr != "" {
+		serve("--api "+a.addr, func() error { return srv.ServeTCP(ctx, a.addr, a.public, dataDir) })
+	}
+	// A listener that cannot start fails at once; give it that moment.
+	select {
+	case err := <-errs:
+		cancel()
+		s.apiWG.Wait()
+		return err
+	case <-time.After(200 * time.Millisecond):
+	}
+	s.log.Info("serving the control API", "socket", sock, "tcp", a.addr)
+	if stdout != nil && a.addr != "" {
+		scheme := "http"
+		fp := ""
+		if a.public {
+			scheme = "https"
+			if f, err := remote.CertFingerprint(dataDir); err == nil {
+				fp = " --fingerprint " + f
+			}
+		}
+		fmt.Fprintf(stdout, "Control API: %s://%s (token in %s/api-token). From another machine: cocoon-provider --remote %s://HOST:PORT --token-file FILE%s\n",
+			scheme, a.addr, dataDir, scheme, fp)
+	}
+	return nil
+}
+
+// stopAPI ends the control API listeners, if they run.
+func (s *session) stopAPI() {
+	if s.apiStop != nil {
+		s.apiStop()
+		s.apiWG.Wait()
+	}
+}
+
+// cmdRun is `run`: the desktop app, or with --headless the same engine
+// as a service: the worker started, the control API and metrics served,
+// logs on stderr (the journal under systemd), until SIGTERM.
+func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	headless := hasFlag(args, "headless")
+	if !headless && guiBuilt {
+		return cmdGUI(ctx, args, stderr)
+	}
+	fs := newFlagSet("run", stderr)
+	var c common
+	c.register(fs, "info")
+	var metrics metricsFlags
+	metrics.register(fs)
+	var api apiFlags
+	api.register(fs)
+	fs.Bool("headless", false, "run without the desktop app (a service)")
+	onStop := fs.String("on-stop", "stop", "on SIGTERM: stop the worker VM, or leave it running for the next start to adopt")
+	noStart := fs.Bool("no-start", false, "do not start the worker; only serve the API and metrics (monitoring attached workers)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *onStop != "stop" && *onStop != "leave" {
+		return fmt.Errorf("--on-stop %q: use stop or leave", *onStop)
+	}
+	if err := errors.Join(metrics.check(), api.check()); err != nil {
+		return err
+	}
+	c.logFile = true
+	sess, err := c.start(stderr)
+	if err != nil {
+		return err
+	}
+	if err := sess.serveMetrics(metrics); err != nil {
+		return errors.Join(err, sess.close())
+	}
+	if err := sess.serveAPI(c.dataDir, versionString(), api, nil, stdout); err != nil {
+		return errors.Join(fmt.Errorf("control API: %w", err), sess.close())
+	}
+	svc := sess.svc
+	log := sess.log
+	log.Info("Cocoon Provider started headless", "version", versionString(), "data_dir", c.dataDir, "mode", svc.State().Mode)
+	go logInstanceEvents(sess.runCtx, svc, log)
+	notices := make(chan string, 4)
+	go watchUpdates(sess.runCtx, c.dataDir, notices, log)
+	go func() {
+		for {
+			select {
+			case msg := <-notices:
+				log.Info(msg)
+			case <-sess.runCtx.Done():
+				return
+			}
+		}
+	}()
+	var runErr error
+	if !*noStart {
+		if err := svc.StartDev(ctx); err != nil {
+			if ctx.Err() != nil {
+				err = nil // stopped while preparing
+			}
+			return errors.Join(err, sess.close())
+		}
+	}
+	select {
+	case <-ctx.Done():
+		log.Info("stopping", "on_stop", *onStop)
+	case <-devDone(svc, *noStart):
+		runErr = errors.New("the worker VM failed and was not restarted; see the log above")
+		if inst := svc.State().Dev; inst != nil && inst.LastExit != "" {
+			runErr = fmt.Errorf("the worker VM failed and was not restarted: %s", inst.LastExit)
+		}
+	}
+	if *onStop == "leave" && runErr == nil {
+		lctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		err := svc.LeaveDev(lctx)
+		cancel()
+		runErr = err
+	}
+	return errors.Join(runErr, sess.close())
+}
+
+// devDone is the dev instance's end, or a channel that never closes.
+func devDone(svc *engine.Service, none bool) <-chan struct{} {
+	if ch := svc.DevDone(); ch != nil && !none {
+		return ch
+	}
+	return nil
+}
+
+// logInstanceEvents writes the engine's instance messages to the log (the
+// journal under systemd): what an operator reads with journalctl.
+func logInstanceEvents(ctx context.Context, svc engine.API, log interface {
+	Info(string, ...any)
+	Warn(string, ...any)
+}) {
+	for ev := range svc.Subscribe(ctx) {
+		if ev.Message == "" {
+			continue
+		}
+		switch ev.Kind {
+		case engine.EventError:
+			log.Warn(ev.Message, "event", ev.Kind)
+		case engine.EventInstance, engine.EventPause, engine.EventEarnings:
+			log.Info(ev.Message, "event", ev.Kind)
+		}
+	}
+}
+
+// hasFlag reports whether args hold the boolean flag -name or --name
+// (before any "--").
+func hasFlag(args []string, name string) bool {
+	for _, a := range args {
+		switch a {
+		case "--":
+			return false
+		case "-" + name, "--" + name, "-" + name + "=true", "--" + name + "=true":
+			return true
+		}
+	}
+	return false
+}
+
+// sessionAutostart is the desktop app's entry in the session's autostart.
+func sessionAutostart() (autostart.Entry, error) {
+	dir, err := autostart.Dir(os.Getenv)
+	if err != nil {
+		return autostart.Entry{}, err
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		return autostart.Entry{}, err
+	}
+	if resolved, err := filepath.EvalSymlinks(exe); err == nil {
+		exe = resolved
+	}
+	return autostart.Entry{Dir: dir, Exec: exe}, nil
+}
+
+// cmdAutostart is `autostart on|off|status`: start the desktop app (in the
+// tray) with the desktop session.
+func cmdAutostart(_ context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("autostart", stderr)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	what := "status"
+	if fs.NArg() == 1 {
+		what = fs.Arg(0)
+	} else if fs.NArg() > 1 {
+		return fmt.Errorf("autostart takes one of on, off, status; have %q", fs.Args())
+	}
+	e, err := sessionAutostart()
+	if err != nil {
+		return err
+	}
+	switch what {
+	case "on", "off":
+		if err := e.Set(what == "on"); err != nil {
+			return err
+		}
+	case "status":
+	default:
+		return fmt.Errorf("autostart %q: use on, off or status", what)
+	}
+	if e.Enabled() {
+		fmt.Fprintf(stdout, "Cocoon Provider starts in the tray with your desktop session (%s).\n", filepath.Join(e.Dir, autostart.FileName))
+	} else {
+		fmt.Fprintln(stdout, "Cocoon Provider does not start with your desktop session (`cocoon-provider autostart on` to change that).")
+	}
+	return nil
+}
