@@ -1,14 +1,17 @@
 # Cocoon Provider. `make run` and `make test` install what they need first.
 GO       ?= go
 VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
-LDFLAGS  := -s -w -X main.version=$(VERSION)
+# RELEASE_PUB: the release feed's Ed25519 public key (base64), pinned into
+# release builds so that `update` can verify the feed (packaging/cmd/feedsign).
+RELEASE_PUB ?=
+LDFLAGS  := -s -w -X main.version=$(VERSION) $(if $(RELEASE_PUB),-X github.com/cocoon-provider/cocoon-provider/update.releaseKey=$(RELEASE_PUB))
 BIN      := bin/cocoon-provider
 # go-nvml's cgo wrappers name NVML calls the header marks deprecated.
 export CGO_CFLAGS ?= -O2 -g -Wno-deprecated-declarations
 # Arguments for `make run`, e.g. make run ARGS="doctor".
 ARGS     ?=
 
-.PHONY: all deps build build-nogui run dev image doctor test test-unit test-wallet test-ui test-vm vet lint bench measure clean
+.PHONY: all deps build build-nogui cross run dev image doctor test test-unit test-wallet test-ui test-vm vet lint bench measure clean
 
 all: build
 
@@ -20,6 +23,22 @@ build: deps
 
 build-nogui:
 	$(GO) build -trimpath -tags nogui -ldflags '$(LDFLAGS)' -o $(BIN)-nogui .
+
+# The app for other systems, where it monitors a remote Linux host: the
+# Windows desktop app (Fyne through MinGW-w64, installed when missing),
+# headless Windows and macOS builds (macOS's Fyne needs Apple's SDK), and a
+# static Linux build without NVML.
+CROSS    := bin/cross
+MINGW_CC ?= x86_64-w64-mingw32-gcc
+cross:
+	@command -v $(MINGW_CC) >/dev/null 2>&1 || { sudo=""; [ "$$(id -u)" -eq 0 ] || sudo=sudo; \
+		$$sudo env DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+		$$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends gcc-mingw-w64-x86-64; }
+	GOOS=windows GOARCH=amd64 CGO_ENABLED=1 CC=$(MINGW_CC) $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(CROSS)/cocoon-provider-windows-amd64.exe .
+	GOOS=windows GOARCH=amd64 CGO_ENABLED=0 $(GO) build -trimpath -tags nogui -ldflags '$(LDFLAGS)' -o $(CROSS)/cocoon-provider-windows-amd64-nogui.exe .
+	GOOS=darwin GOARCH=arm64 CGO_ENABLED=0 $(GO) build -trimpath -tags nogui -ldflags '$(LDFLAGS)' -o $(CROSS)/cocoon-provider-darwin-arm64-nogui .
+	GOOS=darwin GOARCH=amd64 CGO_ENABLED=0 $(GO) build -trimpath -tags nogui -ldflags '$(LDFLAGS)' -o $(CROSS)/cocoon-provider-darwin-amd64-nogui .
+	GOOS=linux GOARCH=amd64 CGO_ENABLED=0 $(GO) build -trimpath -tags nogui -ldflags '$(LDFLAGS)' -o $(CROSS)/cocoon-provider-linux-amd64-static .
 
 # The app's main job: open the desktop app (dev mode, the default).
 run: build
@@ -63,7 +82,7 @@ test-ui: build
 
 # Boots the stand-in image under QEMU (TCG here, KVM where it works).
 test-vm: build
-	$(GO) test -p 1 -count=1 -tags integration -run 'TestDevMode|TestStandIn|TestCLIDev' -v ./engine/ ./engine/devmode/ .
+	$(GO) test -p 1 -count=1 -tags integration -run 'TestDevMode|TestStandIn|TestCLIDev|TestCLIRun' -v ./engine/ ./engine/devmode/ .
 
 lint: vet
 
@@ -75,5 +94,19 @@ bench: build
 measure: build
 	packaging/scripts/measure.sh
 
+# Linux packages in dist/: a .deb (both programs, desktop entry, icons,
+# systemd units, service account) and the `fyne package` tarball.
+# MAINTAINER="Name <address>" sets the .deb's maintainer.
+.PHONY: package test-package
+package: deps
+	GO='$(GO)' VERSION='$(VERSION)' GO_LDFLAGS='$(LDFLAGS)' packaging/scripts/package.sh
+
+# Installs the .deb into a clean Debian root (debootstrap, cached under
+# ~/.cache/cocoon-provider) and checks files, account, programs and removal.
+# Needs root (sudo).
+test-package: package
+	packaging/scripts/test-package.sh
+
 clean:
 	rm -rf bin
+	rm -rf dist

@@ -898,3 +898,56 @@ func TestMain(m *testing.M) {
 	}
 	os.Exit(m.Run())
 }
+
+// TestEventsLeaveOutAnUnchangedReport: the doctor's report travels once per
+// stream and again only when it changes; the client fills it back in.
+func TestEventsLeaveOutAnUnchangedReport(t *testing.T) {
+	api := newAPI()
+	rep := &hostcheck.Report{Host: hostcheck.HostInfo{Hostname: "worker-1"}, Checks: []hostcheck.Check{{ID: "kvm", Title: "KVM"}}}
+	api.Publish(engine.EventReport, func(st *engine.State) { st.Report = rep })
+	srv := NewServer(api, ServerOptions{Token: testToken})
+	hs, c := httpServer(t, srv)
+
+	req, _ := http.NewRequest(http.MethodGet, hs.URL+"/v1/events", nil)
+	req.Header.Set("Authorization", "Bearer "+testToken)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	r := newLineReader(resp.Body)
+	dataLine := func() string {
+		for {
+			if l := r.next(t); strings.HasPrefix(l, "data: ") {
+				return l
+			}
+		}
+	}
+	if l := dataLine(); !strings.Contains(l, `"hostname":"worker-1"`) {
+		t.Fatalf("the first state lacks the report: %.200s", l)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	ch := c.Subscribe(ctx)
+	for i := 0; i < 5; i++ { // the connection events
+		nextEvent(t, ch, "a connection event", func(engine.Event) bool { return true })
+	}
+	api.Publish(engine.EventInstance, func(st *engine.State) { st.DataDir = "unchanged report" })
+	if l := dataLine(); strings.Contains(l, `"hostname"`) || !strings.Contains(l, `"report_same":true`) {
+		t.Errorf("an unchanged report was sent again: %.300s", l)
+	}
+	ev := nextEvent(t, ch, "the instance event", func(ev engine.Event) bool { return ev.State.DataDir == "unchanged report" })
+	if ev.State.Report == nil || ev.State.Report.Host.Hostname != "worker-1" {
+		t.Errorf("the client did not fill the report back in: %+v", ev.State.Report)
+	}
+	api.Publish(engine.EventReport, func(st *engine.State) {
+		st.Report = &hostcheck.Report{Host: hostcheck.HostInfo{Hostname: "worker-2"}}
+	})
+	if l := dataLine(); !strings.Contains(l, `"hostname":"worker-2"`) {
+		t.Errorf("a new report was left out: %.300s", l)
+	}
+	ev = nextEvent(t, ch, "the report event", func(ev engine.Event) bool { return ev.Kind == engine.EventReport })
+	if ev.State.Report == nil || ev.State.Report.Host.Hostname != "worker-2" {
+		t.Errorf("new report on the client: %+v", ev.State.Report)
+	}
+}

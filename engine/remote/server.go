@@ -299,7 +299,9 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 		}
 		return sw.Flush()
 	}
-	if err := send("state", toWireState(s.api.State())); err != nil {
+	first := s.api.State()
+	sentReport := first.Report
+	if err := send("state", toWireState(first)); err != nil {
 		return
 	}
 	tick := time.NewTicker(s.keepAlive)
@@ -314,7 +316,13 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 				_ = sw.finish()
 				return
 			}
-			if err := send("", toWireEvent(ev)); err != nil {
+			we := toWireEvent(ev)
+			if r := ev.State.Report; r != nil && r == sentReport {
+				we.State.Report, we.State.ReportSame = nil, true
+			} else {
+				sentReport = r
+			}
+			if err := send("", we); err != nil {
 				return
 			}
 		case <-tick.C:

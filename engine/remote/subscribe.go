@@ -205,6 +205,11 @@ func (c *Client) dispatch(ch chan<- engine.Event, event string, data []byte, con
 			return // from a newer server, perhaps; the next event carries the whole state again
 		}
 		ev := w.engine()
+		if w.State.ReportSame {
+			c.mu.Lock()
+			ev.State.Report = c.last.Report
+			c.mu.Unlock()
+		}
 		c.setState(ev.State, false)
 		offer(ch, ev)
 	}

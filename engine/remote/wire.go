@@ -42,6 +42,10 @@ type wireState struct {
 	Pause      *engine.Pause     `json:"pause"`
 	StoreError string            `json:"store_error,omitempty"`
 	Updated    time.Time         `json:"updated"`
+	// ReportSame: Report is left out because it is the one this event
+	// stream sent before (the doctor's report is most of a state's size
+	// and changes only when the doctor runs).
+	ReportSame bool `json:"report_same,omitempty"`
 }
 
 // wireEvent is engine.Event.
