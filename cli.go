@@ -200,7 +200,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	// After the first signal, a second one ends the process at once.
 	context.AfterFunc(ctx, stop)
 	cmd, rest := "", args
-	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+	if len(args) > 0 && (!strings.HasPrefix(args[0], "-") || args[0] == "--version" || args[0] == "-version") {
 		cmd, rest = args[0], args[1:]
 	}
 	var err error
@@ -243,7 +243,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = cmdDiag(ctx, rest, stdout, stderr)
 	case "import-conf":
 		err = cmdImportConf(ctx, rest, stdout, stderr)
-	case "version":
+	case "version", "--version", "-version":
 		fmt.Fprintln(stdout, versionString())
 	case "help", "-h", "--help":
 		fmt.Fprintf(stdout, usage, defaultDataDirText())

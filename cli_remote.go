@@ -19,7 +19,7 @@ type remoteFlags struct {
 func (r *remoteFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&r.target, "remote", "", "watch a worker host's control API: https://HOST:PORT, http://127.0.0.1:PORT or unix:///PATH/api.sock")
 	fs.StringVar(&r.tokenFile, "token-file", "", "file holding the worker host's api-token (or set $COCOON_PROVIDER_TOKEN)")
-	fs.StringVar(&r.fingerprint, "fingerprint", "", "the worker host's certificate fingerprint (https), as `run --headless --api-public` prints it")
+	fs.StringVar(&r.fingerprint, "fingerprint", "", "the worker host's certificate fingerprint (https), as run --headless --api-public prints it")
 }
 
 // dial connects to --remote with the token from --token-file or the environment.
