@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"time"
 
@@ -274,3 +275,25 @@ func cmdAutostart(_ context.Context, args []string, stdout, stderr io.Writer) er
 	}
 	return nil
 }
+
+// handOver keeps the worker running without this process (the desktop
+// app quitting with "Keep it running"): the VM is left running, the data
+// directory released, and `run --headless` started in the background,
+// which adopts the VM. It returns the service's PID; the session is closed.
+func (s *session) handOver(dataDir, qemu string) (int, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	leaveErr := s.svc.LeaveDev(ctx)
+	cancel()
+	if err := errors.Join(leaveErr, s.close()); err != nil {
+		return 0, err
+	}
+	pid, err := startHeadless(dataDir, qemu)
+	if err != nil {
+		return 0, fmt.Errorf("the worker VM was left running but the background service did not start (%w); run `cocoon-provider run --headless` or `cocoon-provider stop`", err)
+	}
+	return pid, nil
+}
+
+// headlessCommand builds the background service's command (tests run
+// their own binary instead).
+var headlessCommand = exec.Command

@@ -5,6 +5,8 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
+	"io"
 	"encoding/json"
 	"os"
 	"os/exec"
@@ -180,4 +182,45 @@ func waitFor(t *testing.T, d time.Duration, what string, ok func() bool) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+}
+
+// TestCLIRunHandOver: the desktop app quitting with "Keep it running"
+// leaves the VM up and starts the headless service, which adopts it.
+func TestCLIRunHandOver(t *testing.T) {
+	need(t, "qemu-system-x86_64", "qemu-system-x86")
+	dataDir := t.TempDir()
+	headlessCommand = func(_ string, args ...string) *exec.Cmd {
+		cmd := exec.Command(os.Args[0], "-test.run=^$")
+		cmd.Env = append(filteredEnv(childEnv), childEnv+"="+strings.Join(args, "\x1f"))
+		return cmd
+	}
+	defer func() { headlessCommand = exec.Command }()
+	c := common{dataDir: dataDir, logLevel: "info"}
+	sess, err := c.start(io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	if err := sess.svc.StartDev(ctx); err != nil {
+		t.Fatal(errors.Join(err, sess.close()))
+	}
+	st := waitStatus(t, dataDir, 5*time.Minute, healthy)
+	qemuPID := st.Instance.PID
+	pid, err := sess.handOver(dataDir, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = syscall.Kill(pid, syscall.SIGKILL) })
+	st = waitStatus(t, dataDir, 5*time.Minute, func(s devStatus) bool {
+		return healthy(s) && s.Holder != nil && s.Holder.PID == pid
+	})
+	if st.Instance.PID != qemuPID {
+		t.Fatalf("the service runs QEMU PID %d, want the adopted %d", st.Instance.PID, qemuPID)
+	}
+	var out, errb bytes.Buffer
+	if code := run([]string{"stop", "--data-dir", dataDir}, &out, &errb); code != 0 {
+		t.Fatalf("stop: exit %d: %s %s", code, out.String(), errb.String())
+	}
+	waitFor(t, 30*time.Second, "QEMU gone after stop", func() bool { return syscall.Kill(qemuPID, 0) != nil })
 }

@@ -44,12 +44,14 @@ func cmdGUI(ctx context.Context, args []string, stderr io.Writer) error {
 		}
 		defer client.Close()
 		opts.Remote = rf.target
-		return app.Run(ctx, client, opts)
+		_, err = app.Run(ctx, client, opts)
+		return err
 	}
 	if runtime.GOOS != "linux" {
 		// Workers run on Linux only: here the app is a monitor.
 		opts.Remote = "none yet"
-		return app.Run(ctx, remote.Disconnected("This system cannot run the worker itself: use Remote host… to watch a Linux worker host (cocoon-provider run --headless --api-public there)."), opts)
+		_, err := app.Run(ctx, remote.Disconnected("This system cannot run the worker itself: use Remote host… to watch a Linux worker host (cocoon-provider run --headless --api-public there)."), opts)
+		return err
 	}
 	// One app per data directory: a second launch shows the first one's
 	// window; a headless engine already running here is watched instead.
@@ -61,7 +63,8 @@ func cmdGUI(ctx context.Context, args []string, stderr io.Writer) error {
 		}
 		fmt.Fprintln(stderr, "Cocoon Provider runs here without a desktop app (run --headless); showing it.")
 		opts.Remote = "this machine's headless service"
-		return app.Run(ctx, client, opts)
+		_, err = app.Run(ctx, client, opts)
+		return err
 	}
 	c.logFile = true
 	sess, err := c.start(stderr)
@@ -89,9 +92,16 @@ func cmdGUI(ctx context.Context, args []string, stderr io.Writer) error {
 	if e, err := sessionAutostart(); err == nil {
 		opts.Autostart = e
 	}
-	// Leaving a VM running headless is a later choice; for now quitting stops it.
-	err = app.Run(ctx, sess.svc, opts)
-	return errors.Join(err, sess.close())
+	choice, err := app.Run(ctx, sess.svc, opts)
+	if choice != app.QuitLeaveRunning {
+		return errors.Join(err, sess.close())
+	}
+	pid, herr := sess.handOver(c.dataDir, c.qemu)
+	if herr != nil {
+		return errors.Join(err, herr)
+	}
+	sess.log.Info("the worker keeps running in the background", "pid", pid)
+	return err
 }
 
 // connectRemote is the desktop app's "Connect to a remote host".

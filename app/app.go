@@ -9,11 +9,13 @@ import (
 	"fyne.io/fyne/v2"
 	fyneapp "fyne.io/fyne/v2/app"
 	"fyne.io/fyne/v2/container"
+	"fyne.io/fyne/v2/dialog"
 	"fyne.io/fyne/v2/widget"
 
 	"github.com/cocoon-provider/cocoon-provider/app/tray"
 	"github.com/cocoon-provider/cocoon-provider/assets"
 	"github.com/cocoon-provider/cocoon-provider/engine"
+	"github.com/cocoon-provider/cocoon-provider/engine/vm"
 )
 
 // ID is the application ID (reverse DNS), also in FyneApp.toml.
@@ -39,14 +41,27 @@ type Options struct {
 	Connect func(ctx context.Context, target, token, fingerprint string) (engine.API, io.Closer, error)
 }
 
-// Run shows the UI until the user quits or ctx ends.
-func Run(ctx context.Context, api engine.API, opts Options) error {
+// QuitChoice is what the user chose for the worker when quitting.
+type QuitChoice int
+
+const (
+	// QuitStop stops the worker with the app (also when nothing runs).
+	QuitStop QuitChoice = iota
+	// QuitLeaveRunning keeps the worker running without the desktop app:
+	// the caller hands it over to a headless service.
+	QuitLeaveRunning
+)
+
+// Run shows the UI until the user quits or ctx ends, and returns what the
+// user chose for a running worker.
+func Run(ctx context.Context, api engine.API, opts Options) (QuitChoice, error) {
+	choice := QuitStop
 	log := opts.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
 	if err := checkDisplay(os.Getenv); err != nil {
-		return err
+		return choice, err
 	}
 	a := fyneapp.NewWithID(ID)
 	a.SetIcon(assets.Icon)
@@ -70,9 +85,27 @@ func Run(ctx context.Context, api engine.API, opts Options) error {
 	// Hide the window before quitting, in a later turn of the event loop:
 	// Fyne 2.7 can crash on a pointer event that reaches a window it is
 	// already destroying.
-	quit := func() {
+	quitNow := func() {
 		w.Hide()
 		go fyne.Do(a.Quit)
+	}
+	// quit asks first when this machine's worker runs: stop it, or keep it
+	// running in the background (the desktop app goes, the worker stays).
+	quit := func() {
+		if !localWorkerRuns(sw) {
+			quitNow()
+			return
+		}
+		w.Show()
+		ask := dialog.NewCustomConfirm("Quit Cocoon Provider", "Keep it running", "Stop the worker",
+			widget.NewLabel("The worker is running. Keep it running in the background (it goes on earning,\nthe tray icon goes), or stop it with the app?"),
+			func(keep bool) {
+				if keep {
+					choice = QuitLeaveRunning
+				}
+				quitNow()
+			}, w)
+		ask.Show()
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -94,6 +127,7 @@ func Run(ctx context.Context, api engine.API, opts Options) error {
 		w.SetCloseIntercept(w.Hide)
 	} else {
 		log.Info("no system tray; the window stays the way to use the app, and closing it quits", "reason", why)
+		w.SetCloseIntercept(quit)
 	}
 
 	if trayOK {
@@ -114,7 +148,7 @@ func Run(ctx context.Context, api engine.API, opts Options) error {
 	}()
 	go func() {
 		<-ctx.Done()
-		fyne.Do(quit)
+		fyne.Do(quitNow)
 	}()
 	ui.start(ctx)
 	go func() {
@@ -133,7 +167,16 @@ func Run(ctx context.Context, api engine.API, opts Options) error {
 	} else {
 		w.ShowAndRun()
 	}
-	return nil
+	return choice, nil
+}
+
+// localWorkerRuns: the app drives a worker VM on this machine that is up.
+func localWorkerRuns(sw *apiSwitch) bool {
+	if sw.Label() != "" {
+		return false
+	}
+	in := sw.State().Dev
+	return in != nil && (in.State == vm.StateRunning || in.State == vm.StateDegraded || in.State == vm.StateBooting)
 }
 
 // mainView is the window's content: a mode banner and the tabs.
