@@ -89,12 +89,9 @@ func cmdDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		return err
 	}
 	c.devLoad = &load
-	sess, err := c.start(stderr)
+	sess, err := c.startServing(stderr, metrics)
 	if err != nil {
 		return err
-	}
-	if err := sess.serveMetrics(metrics); err != nil {
-		return errors.Join(err, sess.close())
 	}
 	svc := sess.svc
 	events := svc.Subscribe(sess.runCtx)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"time"
@@ -48,6 +49,18 @@ func isLoopbackHost(host string) bool {
 	}
 	ip := net.ParseIP(host)
 	return ip != nil && ip.IsLoopback()
+}
+
+// startServing is start followed by serveMetrics.
+func (c *common) startServing(stderr io.Writer, m metricsFlags) (*session, error) {
+	sess, err := c.start(stderr)
+	if err != nil {
+		return nil, err
+	}
+	if err := sess.serveMetrics(m); err != nil {
+		return nil, errors.Join(err, sess.close())
+	}
+	return sess, nil
 }
 
 // serveMetrics starts the metrics server, if --metrics was given; the

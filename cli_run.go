@@ -132,12 +132,9 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		return err
 	}
 	c.logFile = true
-	sess, err := c.start(stderr)
+	sess, err := c.startServing(stderr, metrics)
 	if err != nil {
 		return err
-	}
-	if err := sess.serveMetrics(metrics); err != nil {
-		return errors.Join(err, sess.close())
 	}
 	if err := sess.serveAPI(c.dataDir, versionString(), api, nil, stdout); err != nil {
 		return errors.Join(fmt.Errorf("control API: %w", err), sess.close())

@@ -5,9 +5,9 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"io"
-	"encoding/json"
 	"os"
 	"os/exec"
 	"path/filepath"

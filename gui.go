@@ -67,12 +67,9 @@ func cmdGUI(ctx context.Context, args []string, stderr io.Writer) error {
 		return err
 	}
 	c.logFile = true
-	sess, err := c.start(stderr)
+	sess, err := c.startServing(stderr, metrics)
 	if err != nil {
 		return err
-	}
-	if err := sess.serveMetrics(metrics); err != nil {
-		return errors.Join(err, sess.close())
 	}
 	show := make(chan struct{}, 1)
 	onShow := func() {

@@ -54,6 +54,11 @@ func (s *Store) Events(ctx context.Context, afterID int64, limit int) ([]Event, 
 	if err != nil {
 		return nil, classify(s.path, what, err)
 	}
+	return s.scanEvents(rows, what)
+}
+
+// scanEvents reads rows of (id, t_ms, level, kind, message, attrs).
+func (s *Store) scanEvents(rows *sql.Rows, what string) ([]Event, error) {
 	defer rows.Close()
 	var out []Event
 	for rows.Next() {

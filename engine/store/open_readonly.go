@@ -114,23 +114,5 @@ func (s *Store) LastEvents(ctx context.Context, n int) ([]Event, error) {
 	if err != nil {
 		return nil, classify(s.path, what, err)
 	}
-	defer rows.Close()
-	var out []Event
-	for rows.Next() {
-		var e Event
-		var t int64
-		var attrs sql.NullString
-		if err := rows.Scan(&e.ID, &t, &e.Level, &e.Kind, &e.Message, &attrs); err != nil {
-			return nil, classify(s.path, what, err)
-		}
-		e.Time = fromMS(t)
-		if attrs.Valid {
-			e.Attrs = []byte(attrs.String)
-		}
-		out = append(out, e)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, classify(s.path, what, err)
-	}
-	return out, nil
+	return s.scanEvents(rows, what)
 }
