@@ -136,7 +136,7 @@ func (c *common) open(stderr io.Writer) (*engine.Service, *slog.Logger, error) {
 	}
 	log := applog.New(o)
 	return engine.New(engine.Options{DataDir: c.dataDir, QEMU: c.qemu, Logger: log, SourceDir: sourceDir(),
-		GuestAgent: packagedAgent(), DevLoad: c.devLoad}), log, nil
+		GuestAgent: packagedAgent(), DevLoad: c.devLoad, Version: versionString()}), log, nil
 }
 
 // session is the engine of a command that drives VMs: it holds the data

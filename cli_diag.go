@@ -10,9 +10,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/cocoon-provider/cocoon-provider/engine/devmode"
 	"github.com/cocoon-provider/cocoon-provider/engine/diag"
-	"github.com/cocoon-provider/cocoon-provider/engine/hostcheck"
 )
 
 // diagResult is what `diag --json` prints.
@@ -64,33 +62,10 @@ func cmdDiag(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		}
 	}()
 
-	var report *hostcheck.Report
-	r, err := svc.Check(ctx)
+	m, err := svc.DiagBundle(ctx, f, *keepAddrs)
 	if ctx.Err() != nil {
 		return ctx.Err()
 	}
-	if err == nil {
-		report = &r
-	}
-	inv, err := svc.GPUs(ctx)
-	if ctx.Err() != nil {
-		return ctx.Err()
-	}
-	if err != nil {
-		inv.Notes = append(inv.Notes, err.Error())
-	}
-	var hashes []string
-	if cache, err := devmode.DefaultCacheDir(); err == nil {
-		hashes = diag.ImageHashes(cache)
-	}
-	m, err := diag.Write(ctx, f, diag.Options{
-		DataDir:          c.dataDir,
-		Version:          versionString(),
-		Report:           report,
-		GPUs:             &inv,
-		IncludeAddresses: *keepAddrs,
-		PublicHashes:     hashes,
-	})
 	if err == nil {
 		err = f.Sync()
 	}

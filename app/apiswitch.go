@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/cocoon-provider/cocoon-provider/engine"
+	"github.com/cocoon-provider/cocoon-provider/engine/diag"
 	"github.com/cocoon-provider/cocoon-provider/engine/gpu"
 	"github.com/cocoon-provider/cocoon-provider/engine/hostcheck"
 )
@@ -139,4 +140,10 @@ func (s *apiSwitch) EarningsSeries(ctx context.Context, since time.Time, bucket 
 }
 func (s *apiSwitch) ExportLedgerCSV(ctx context.Context, w io.Writer, since time.Time) error {
 	return s.get().ExportLedgerCSV(ctx, w, since)
+}
+func (s *apiSwitch) Logs(ctx context.Context, q engine.LogQuery) (engine.LogPage, error) {
+	return s.get().Logs(ctx, q)
+}
+func (s *apiSwitch) DiagBundle(ctx context.Context, w io.Writer, includeAddresses bool) (diag.Manifest, error) {
+	return s.get().DiagBundle(ctx, w, includeAddresses)
 }

@@ -119,8 +119,15 @@ func TestMainViewSwitchesToARemoteHost(t *testing.T) {
 	if far.Checks != 1 {
 		t.Errorf("remote host checked %d times, want 1", far.Checks)
 	}
-	v.switchTo(ctx, local, "", nil)
+	back := v.switchTo(ctx, local, "", nil)
 	if strings.HasPrefix(v.banner.Text, "Remote host") {
 		t.Errorf("banner after going back: %q", v.banner.Text)
+	}
+	// Wait for the local check, so that it does not draw while the next
+	// test does (the test driver draws on any goroutine).
+	select {
+	case <-back:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the local check never finished")
 	}
 }

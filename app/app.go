@@ -79,6 +79,7 @@ func Run(ctx context.Context, api engine.API, opts Options) (QuitChoice, error) 
 		ui.enableRemote(ctx, w, opts.Connect, local)
 	}
 	ui.earnings.window = w
+	ui.logs.window = w
 	w.SetContent(ui.content)
 	w.Resize(fyne.NewSize(980, 720))
 
@@ -190,26 +191,32 @@ type mainView struct {
 	gpus     *gpuView
 	worker   *workerView
 	earnings *earningsView
+	logs     *logsView
 	ready    chan struct{}
 }
 
 // newMainView builds the window's content; prefs keeps the UI settings.
 func newMainView(ctx context.Context, api *apiSwitch, prefs fyne.Preferences) *mainView {
 	v := &mainView{api: api, machine: newMachineView(), gpus: newGPUView(), worker: newWorkerView(ctx, api),
-		earnings: newEarningsView(ctx, api, prefs), ready: make(chan struct{})}
+		earnings: newEarningsView(ctx, api, prefs), logs: newLogsView(ctx, api), ready: make(chan struct{})}
 	banner := widget.NewLabel(bannerText(api.Label()))
 	banner.Importance = widget.WarningImportance
 	banner.Wrapping = fyne.TextWrapWord
 	v.banner = banner
 	v.top = container.NewBorder(nil, nil, nil, nil, banner)
 	earningsTab := container.NewTabItem("Earnings", v.earnings.content)
+	logsTab := container.NewTabItem("Logs", v.logs.content)
 	tabs := container.NewAppTabs(
 		container.NewTabItem("Machine check", v.machine.content),
 		container.NewTabItem("GPUs", v.gpus.content),
 		container.NewTabItem("Worker", v.worker.content),
 		earningsTab,
+		logsTab,
 	)
-	tabs.OnSelected = func(ti *container.TabItem) { v.earnings.setVisible(ctx, ti == earningsTab) }
+	tabs.OnSelected = func(ti *container.TabItem) {
+		v.earnings.setVisible(ctx, ti == earningsTab)
+		v.logs.setVisible(ctx, ti == logsTab)
+	}
 	v.machine.onRecheck = func() { v.runCheck(ctx) }
 	v.notice = widget.NewLabel("")
 	v.notice.Importance = widget.HighImportance

@@ -5,6 +5,7 @@ import (
 	"io"
 	"time"
 
+	"github.com/cocoon-provider/cocoon-provider/engine/diag"
 	"github.com/cocoon-provider/cocoon-provider/engine/gpu"
 	"github.com/cocoon-provider/cocoon-provider/engine/hostcheck"
 )
@@ -35,6 +36,13 @@ type API interface {
 	// ExportLedgerCSV writes the ledger entries from since to w as CSV
 	// (LedgerCSVHeader), in time order.
 	ExportLedgerCSV(ctx context.Context, w io.Writer, since time.Time) error
+	// Logs returns the newest lines of the app's log or of a worker VM's
+	// console that match q, redacted: keys, recovery phrases and tokens
+	// never leave the engine, TON addresses do (they are the user's own).
+	Logs(ctx context.Context, q LogQuery) (LogPage, error)
+	// DiagBundle writes a redacted diagnostic bundle (a zip) to w and says
+	// what it holds; TON addresses are replaced unless includeAddresses.
+	DiagBundle(ctx context.Context, w io.Writer, includeAddresses bool) (diag.Manifest, error)
 }
 
 // Mode is how the worker is run.

@@ -53,6 +53,8 @@ type Options struct {
 	// DevWorkerPort and DevClientPort are the stand-in proxy's loopback
 	// ports (0: DefaultDevWorkerPort, DefaultDevClientPort).
 	DevWorkerPort, DevClientPort int
+	// Version is the app's version line, written into diagnostic bundles.
+	Version string
 }
 
 // Service is the engine. Create it with New; Run starts its background work.
@@ -72,6 +74,8 @@ type Service struct {
 	// mismatchSince is when paid and arrived started to differ (reconcile;
 	// Run's goroutine only).
 	mismatchSince time.Time
+	// logs keeps the last Logs answer.
+	logs logCache
 }
 
 var _ API = (*Service)(nil)

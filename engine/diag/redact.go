@@ -76,6 +76,12 @@ const (
 	ipLabel       = "<ip>"
 )
 
+// Placeholders are the texts a Redactor writes in place of what it hides;
+// an address's label is "<address-" with its number and ">".
+func Placeholders() []string {
+	return []string{"<address-", mnemonicLabel, tokenLabel, keyLabel, hexLabel, homeLabel, userLabel, hostLabel, ipLabel}
+}
+
 // RedactorConfig says what a Redactor looks for besides the patterns every
 // bundle hides.
 type RedactorConfig struct {
@@ -174,8 +180,78 @@ type span struct {
 // keyed values so that "mnemonic: word word …" loses every word, not only
 // the first.
 func (r *Redactor) Redact(s string) string {
-	if s == "" {
+	spans := r.find(s)
+	if len(spans) == 0 {
 		return s
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var b strings.Builder
+	b.Grow(len(s))
+	last := 0
+	for _, sp := range spans {
+		b.WriteString(s[last:sp.start])
+		b.WriteString(r.replaceLocked(sp))
+		last = sp.end
+	}
+	b.WriteString(s[last:])
+	return b.String()
+}
+
+// RedactLines redacts lines as one text, the lines joined by line breaks,
+// so that what spans lines (a recovery phrase written a word a line, a PEM
+// private key) is found as Redact finds it, and returns the result line by
+// line: as many lines as it was given, each the redacted form of the line
+// at the same index. A replacement that spans lines stands on the first
+// line it covers; what it covers on the following lines is left out.
+func (r *Redactor) RedactLines(lines []string) []string {
+	out := make([]string, len(lines))
+	s := strings.Join(lines, "\n")
+	spans := r.find(s)
+	if len(spans) == 0 {
+		copy(out, lines)
+		return out
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	written := make([]bool, len(spans))
+	next := 0 // the first span that may reach the current line
+	off := 0
+	for i, line := range lines {
+		ls, le := off, off+len(line)
+		off = le + 1
+		for next < len(spans) && spans[next].end <= ls {
+			next++
+		}
+		var b strings.Builder
+		pos := ls
+		for k := next; k < len(spans) && spans[k].start < le; k++ {
+			sp := spans[k]
+			if sp.end <= ls {
+				continue
+			}
+			b.WriteString(s[pos:max(sp.start, ls)])
+			if !written[k] {
+				b.WriteString(r.replaceLocked(sp))
+				written[k] = true
+			}
+			pos = min(sp.end, le)
+		}
+		if pos == ls {
+			out[i] = line
+			continue
+		}
+		b.WriteString(s[pos:le])
+		out[i] = b.String()
+	}
+	return out
+}
+
+// find returns the spans of s to replace, in order; spans that are kept
+// as they are claimed text only while detecting and are left out.
+func (r *Redactor) find(s string) []span {
+	if s == "" {
+		return nil
 	}
 	claimed := make([]bool, len(s))
 	var spans []span
@@ -199,36 +275,24 @@ func (r *Redactor) Redact(s string) string {
 	} {
 		detect(s, add)
 	}
-	if len(spans) == 0 {
-		return s
-	}
+	spans = slices.DeleteFunc(spans, func(sp span) bool { return sp.keep })
 	slices.SortFunc(spans, func(a, b span) int { return a.start - b.start })
+	return spans
+}
 
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	var b strings.Builder
-	b.Grow(len(s))
-	last := 0
-	for _, sp := range spans {
-		if sp.keep {
-			continue
-		}
-		b.WriteString(s[last:sp.start])
-		repl := sp.repl
-		if sp.kind == KindAddress {
-			n, ok := r.addrs[sp.account]
-			if !ok {
-				n = len(r.addrs) + 1
-				r.addrs[sp.account] = n
-			}
-			repl = fmt.Sprintf("<address-%d>", n)
-		}
-		b.WriteString(repl)
-		r.counts[sp.kind]++
-		last = sp.end
+// replaceLocked returns what replaces sp (an address gets its account's
+// label) and counts it; r.mu is held.
+func (r *Redactor) replaceLocked(sp span) string {
+	r.counts[sp.kind]++
+	if sp.kind != KindAddress {
+		return sp.repl
 	}
-	b.WriteString(s[last:])
-	return b.String()
+	n, ok := r.addrs[sp.account]
+	if !ok {
+		n = len(r.addrs) + 1
+		r.addrs[sp.account] = n
+	}
+	return fmt.Sprintf("<address-%d>", n)
 }
 
 var pemKeyRE = regexp.MustCompile(`(?s)-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----.*?(?:-----END [A-Z0-9 ]*PRIVATE KEY-----|\z)`)

@@ -249,3 +249,56 @@ func TestRedactorEmptyAndConcurrent(t *testing.T) {
 		}
 	}
 }
+
+// TestRedactLines: what spans lines is found as in one text, every line
+// keeps its place, and a replacement stands on the first line it covers.
+func TestRedactLines(t *testing.T) {
+	words := wallet.NewMnemonic().Words()
+	a := testAddress("lines")
+	lines := []string{"starting", "mnemonic follows:"}
+	lines = append(lines, words...) // a word a line
+	lines = append(lines,
+		"after the phrase",
+		"-----BEGIN PRIVATE KEY-----",
+		"MC4CAQAwBQYDK2VwBCIEIHdyaXRlIHRoZSB0ZXN0cyBmaXJzdCBwbGVhc2U=",
+		"-----END PRIVATE KEY----- and then",
+		"",
+		"owner "+a.Display()+" token=Abc123Def456Ghi",
+		"plain line")
+	r := newRedactor(diag.RedactorConfig{})
+	got := r.RedactLines(lines)
+	if len(got) != len(lines) {
+		t.Fatalf("%d lines back, want %d", len(got), len(lines))
+	}
+	want := map[int]string{0: "starting", 1: "mnemonic follows:", 2: "<mnemonic-redacted>"}
+	for i := 3; i < 2+len(words); i++ {
+		want[i] = ""
+	}
+	n := 2 + len(words)
+	want[n] = "after the phrase"
+	want[n+1] = "<key-redacted>"
+	want[n+2] = ""
+	want[n+3] = " and then"
+	want[n+4] = ""
+	want[n+5] = "owner <address-1> token=<token-redacted>"
+	want[n+6] = "plain line"
+	for i, w := range want {
+		if got[i] != w {
+			t.Errorf("line %d = %q, want %q", i, got[i], w)
+		}
+	}
+	c := r.Counts()
+	if c[diag.KindMnemonic] != 1 || c[diag.KindKey] != 1 || c[diag.KindAddress] != 1 || c[diag.KindToken] != 1 {
+		t.Errorf("counts %v, want one of each", c)
+	}
+	// Without anything to hide, the lines come back as they are.
+	plain := []string{"a", "", "b"}
+	if got := r.RedactLines(plain); strings.Join(got, "|") != "a||b" {
+		t.Errorf("plain lines = %q", got)
+	}
+	// A line on its own is redacted as Redact does it.
+	one := "key " + hex64("one line") + " at 192.0.2.7"
+	if got, want := r.RedactLines([]string{one})[0], r.Redact(one); got != want {
+		t.Errorf("RedactLines = %q, Redact = %q", got, want)
+	}
+}

@@ -2,13 +2,16 @@
 package enginetest
 
 import (
+	"archive/zip"
 	"context"
 	"encoding/csv"
 	"io"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/cocoon-provider/cocoon-provider/engine"
+	"github.com/cocoon-provider/cocoon-provider/engine/diag"
 	"github.com/cocoon-provider/cocoon-provider/engine/gpu"
 	"github.com/cocoon-provider/cocoon-provider/engine/hostcheck"
 	"github.com/cocoon-provider/cocoon-provider/engine/vm"
@@ -24,6 +27,10 @@ type Fake struct {
 	checkErr  error
 	series    []engine.EarningsBucket
 	subs      []chan engine.Event
+	logs      map[engine.LogSource][]string
+	logQuery  engine.LogQuery
+	diags     int
+	diagAddrs bool
 	// Checks counts Check calls.
 	Checks int
 }
@@ -162,4 +169,80 @@ func (f *Fake) ExportLedgerCSV(_ context.Context, w io.Writer, _ time.Time) erro
 	}
 	cw.Flush()
 	return cw.Error()
+}
+
+// SetLogs sets the lines (oldest first) Logs answers with for source,
+// whatever the instance.
+func (f *Fake) SetLogs(source engine.LogSource, lines []string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.logs == nil {
+		f.logs = map[engine.LogSource][]string{}
+	}
+	f.logs[source] = append([]string(nil), lines...)
+}
+
+// LastLogQuery returns the last query Logs answered (normalized).
+func (f *Fake) LastLogQuery() engine.LogQuery {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.logQuery
+}
+
+// Logs implements engine.API: the newest lines set with SetLogs that
+// contain q.Contains in any case, at most q.Limit of them.
+func (f *Fake) Logs(_ context.Context, q engine.LogQuery) (engine.LogPage, error) {
+	q, err := q.Normalized()
+	if err != nil {
+		return engine.LogPage{}, err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.logQuery = q
+	needle := strings.ToLower(q.Contains)
+	var match []string
+	for _, l := range f.logs[q.Source] {
+		if strings.Contains(strings.ToLower(l), needle) {
+			match = append(match, l)
+		}
+	}
+	p := engine.LogPage{Source: q.Source, Lines: match}
+	if len(match) > q.Limit {
+		p.Lines, p.Truncated = match[len(match)-q.Limit:], true
+	}
+	return p, nil
+}
+
+// DiagCalls returns how many bundles DiagBundle wrote and whether the
+// last one kept addresses.
+func (f *Fake) DiagCalls() (n int, includeAddresses bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.diags, f.diagAddrs
+}
+
+// DiagBundle implements engine.API: a zip holding only manifest.txt.
+func (f *Fake) DiagBundle(_ context.Context, w io.Writer, includeAddresses bool) (diag.Manifest, error) {
+	f.mu.Lock()
+	f.diags++
+	f.diagAddrs = includeAddresses
+	f.mu.Unlock()
+	text := "Cocoon Provider diagnostic bundle (test)\n"
+	zw := zip.NewWriter(w)
+	fw, err := zw.Create("manifest.txt")
+	if err != nil {
+		return diag.Manifest{}, err
+	}
+	if _, err := io.WriteString(fw, text); err != nil {
+		return diag.Manifest{}, err
+	}
+	if err := zw.Close(); err != nil {
+		return diag.Manifest{}, err
+	}
+	red := map[diag.Kind]int{}
+	for _, k := range diag.Kinds() {
+		red[k] = 0
+	}
+	return diag.Manifest{Time: time.Now().UTC(), Version: "test", Files: []diag.File{{Name: "manifest.txt", Size: int64(len(text))}},
+		Redactions: red, AddressesKept: includeAddresses}, nil
 }

@@ -13,11 +13,13 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/cocoon-provider/cocoon-provider/engine"
+	"github.com/cocoon-provider/cocoon-provider/engine/diag"
 	"github.com/cocoon-provider/cocoon-provider/engine/gpu"
 	"github.com/cocoon-provider/cocoon-provider/engine/hostcheck"
 )
@@ -536,6 +538,60 @@ func (c *Client) ExportLedgerCSV(ctx context.Context, w io.Writer, since time.Ti
 		return fmt.Errorf("ledger export broke off: %w", err)
 	}
 	return nil
+}
+
+// Logs implements engine.API.
+func (c *Client) Logs(ctx context.Context, q engine.LogQuery) (engine.LogPage, error) {
+	v := url.Values{}
+	if q.Source != "" {
+		v.Set("source", string(q.Source))
+	}
+	if q.Instance != 0 {
+		v.Set("instance", strconv.Itoa(q.Instance))
+	}
+	if q.Contains != "" {
+		v.Set("contains", q.Contains)
+	}
+	if q.Limit != 0 {
+		v.Set("limit", strconv.Itoa(q.Limit))
+	}
+	path := "/v1/logs"
+	if len(v) > 0 {
+		path += "?" + v.Encode()
+	}
+	var w wireLogPage
+	if err := c.getJSON(ctx, path, &w); err != nil {
+		return engine.LogPage{}, err
+	}
+	return w.engine(), nil
+}
+
+// DiagBundle implements engine.API: the host writes the bundle (from its
+// own data directory) and sends it whole; it is copied to w as it
+// arrives. Nothing is written to w unless the host sent a bundle, and a
+// download that breaks off is an error.
+func (c *Client) DiagBundle(ctx context.Context, w io.Writer, includeAddresses bool) (diag.Manifest, error) {
+	resp, err := c.do(ctx, http.MethodPost, "/v1/diag?include_addresses="+strconv.FormatBool(includeAddresses), nil)
+	if err != nil {
+		return diag.Manifest{}, err
+	}
+	defer resp.Body.Close()
+	m, err := decodeManifest(resp.Header.Get(diagManifestHeader))
+	if err != nil {
+		return diag.Manifest{}, &notAPIError{status: resp.StatusCode, snippet: "diagnostic bundle: " + err.Error()}
+	}
+	n, err := io.Copy(w, io.LimitReader(resp.Body, maxBundle+1))
+	switch {
+	case err != nil && ctx.Err() != nil:
+		return diag.Manifest{}, fmt.Errorf("diagnostic bundle: %w", ctx.Err())
+	case err != nil:
+		return diag.Manifest{}, fmt.Errorf("the diagnostic bundle download broke off: %w", err)
+	case resp.ContentLength >= 0 && n != resp.ContentLength:
+		return diag.Manifest{}, fmt.Errorf("the diagnostic bundle download broke off after %d of %d bytes", n, resp.ContentLength)
+	case n > maxBundle:
+		return diag.Manifest{}, errBundleTooLarge
+	}
+	return m, nil
 }
 
 // Show asks the app serving the API to show its window.

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/cocoon-provider/cocoon-provider/engine"
+	"github.com/cocoon-provider/cocoon-provider/engine/diag"
 	"github.com/cocoon-provider/cocoon-provider/engine/gpu"
 	"github.com/cocoon-provider/cocoon-provider/engine/hostcheck"
 )
@@ -48,4 +49,10 @@ func (disconnected) EarningsSeries(context.Context, time.Time, time.Duration) ([
 }
 func (disconnected) ExportLedgerCSV(context.Context, io.Writer, time.Time) error {
 	return ErrNotConnected
+}
+func (disconnected) Logs(context.Context, engine.LogQuery) (engine.LogPage, error) {
+	return engine.LogPage{}, ErrNotConnected
+}
+func (disconnected) DiagBundle(context.Context, io.Writer, bool) (diag.Manifest, error) {
+	return diag.Manifest{}, ErrNotConnected
 }

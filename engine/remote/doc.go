@@ -22,6 +22,12 @@
 //	POST /v1/payout                           {"results": [...], "state": ...}
 //	GET  /v1/earnings/series?since=RFC3339&bucket=DURATION
 //	GET  /v1/ledger.csv?since=RFC3339         text/csv, streamed
+//	GET  /v1/logs?source=app|console&instance=N&contains=TEXT&limit=N
+//	                                          {"lines": [...], "truncated": bool, "source": "..."}
+//	POST /v1/diag?include_addresses=true|false
+//	                                          application/zip, the redacted diagnostic bundle;
+//	                                          its manifest (JSON, base64) in the header
+//	                                          X-Cocoon-Diag-Manifest
 //	POST /v1/show                             asks the running app to show its window
 //
 // Errors the engine exports (engine.ErrNothingClaimable and the like) travel

@@ -56,6 +56,7 @@ var sentinels = []sentinel{
 	{"store_newer_schema", store.ErrNewerSchema, http.StatusServiceUnavailable},
 	{"store_bad_path", store.ErrBadPath, http.StatusServiceUnavailable},
 	{"invalid", store.ErrInvalid, http.StatusBadRequest},
+	{"bad_log_query", engine.ErrBadLogQuery, http.StatusBadRequest},
 	{"worker_not_ready", worker.ErrNotReady, http.StatusServiceUnavailable},
 	{"worker_response_too_large", worker.ErrResponseTooLarge, http.StatusBadGateway},
 	{"worker_unexpected_reply", worker.ErrUnexpectedReply, http.StatusBadGateway},

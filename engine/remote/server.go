@@ -11,6 +11,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -27,6 +28,11 @@ const (
 	writeTimeout = 30 * time.Second
 	// gzipMin is the smallest JSON answer worth compressing.
 	gzipMin = 1024
+	// maxBundle bounds a diagnostic bundle held for sending.
+	maxBundle = 256 << 20
+	// bundleWriteChunk is how much of a bundle one write sends, each
+	// within writeTimeout.
+	bundleWriteChunk = 1 << 20
 )
 
 // ServerOptions configure a Server.
@@ -52,6 +58,8 @@ type Server struct {
 	log       *slog.Logger
 	// keepAlive is keepAliveInterval; tests shorten it.
 	keepAlive time.Duration
+	// bundleMax is maxBundle; tests lower it.
+	bundleMax int
 	// onListen, when set, learns each listener's address (tests).
 	onListen func(addr string)
 }
@@ -62,7 +70,7 @@ func NewServer(api engine.API, opts ServerOptions) *Server {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Server{api: api, opts: opts, tokenHash: sha256.Sum256([]byte(opts.Token)), log: log, keepAlive: keepAliveInterval}
+	return &Server{api: api, opts: opts, tokenHash: sha256.Sum256([]byte(opts.Token)), log: log, keepAlive: keepAliveInterval, bundleMax: maxBundle}
 }
 
 // routes lists the endpoints by path, for 405 answers.
@@ -71,6 +79,7 @@ var routes = map[string]string{
 	"/v1/check": http.MethodPost, "/v1/gpus": http.MethodGet, "/v1/dev/start": http.MethodPost,
 	"/v1/dev/stop": http.MethodPost, "/v1/pause": http.MethodPost, "/v1/payout": http.MethodPost,
 	"/v1/earnings/series": http.MethodGet, "/v1/ledger.csv": http.MethodGet, "/v1/show": http.MethodPost,
+	"/v1/logs": http.MethodGet, "/v1/diag": http.MethodPost,
 }
 
 // Handler returns the API's HTTP handler. With authRequired every request
@@ -90,6 +99,8 @@ func (s *Server) Handler(authRequired bool) http.Handler {
 	mux.HandleFunc("GET /v1/earnings/series", s.series)
 	mux.HandleFunc("GET /v1/ledger.csv", s.ledger)
 	mux.HandleFunc("POST /v1/show", s.show)
+	mux.HandleFunc("GET /v1/logs", s.logs)
+	mux.HandleFunc("POST /v1/diag", s.diag)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		if m, ok := routes[r.URL.Path]; ok {
 			w.Header().Set("Allow", m)
@@ -254,6 +265,90 @@ func (s *Server) ledger(w http.ResponseWriter, r *http.Request) {
 		s.log.Warn("ledger export failed part way", "error", err)
 		panic(http.ErrAbortHandler)
 	}
+}
+
+func (s *Server) logs(w http.ResponseWriter, r *http.Request) {
+	v := r.URL.Query()
+	q := engine.LogQuery{Source: engine.LogSource(v.Get("source")), Contains: v.Get("contains")}
+	for _, p := range []struct {
+		name string
+		to   *int
+	}{{"instance", &q.Instance}, {"limit", &q.Limit}} {
+		if x := v.Get(p.name); x != "" {
+			n, err := strconv.Atoi(x)
+			if err != nil {
+				s.fail(w, r, http.StatusBadRequest, codeBadRequest, fmt.Sprintf("%s %q is not a whole number", p.name, x))
+				return
+			}
+			*p.to = n
+		}
+	}
+	page, err := s.api.Logs(r.Context(), q)
+	if err != nil {
+		s.failErr(w, r, err, nil)
+		return
+	}
+	s.reply(w, r, toWireLogPage(page))
+}
+
+// diag answers with the diagnostic bundle. The bundle is written in full
+// before the answer starts, so that its manifest can travel in a header
+// (diagManifestHeader) and a failure is an error answer, never a short zip.
+func (s *Server) diag(w http.ResponseWriter, r *http.Request) {
+	include := false
+	if x := r.URL.Query().Get("include_addresses"); x != "" {
+		b, err := strconv.ParseBool(x)
+		if err != nil {
+			s.fail(w, r, http.StatusBadRequest, codeBadRequest, fmt.Sprintf("include_addresses %q is not true or false", x))
+			return
+		}
+		include = b
+	}
+	buf := cappedBuffer{max: s.bundleMax}
+	m, err := s.api.DiagBundle(r.Context(), &buf, include)
+	if err != nil {
+		s.failErr(w, r, err, nil)
+		return
+	}
+	hdr, err := encodeManifest(m)
+	if err != nil {
+		s.log.Error("encode the bundle's manifest", "error", err)
+		s.fail(w, r, http.StatusInternalServerError, codeInternal, err.Error())
+		return
+	}
+	h := w.Header()
+	h.Set("Content-Type", "application/zip")
+	h.Set("Content-Length", strconv.Itoa(buf.Len()))
+	h.Set("Content-Disposition", `attachment; filename="cocoon-provider-diag.zip"`)
+	h.Set("Cache-Control", "no-store")
+	h.Set(diagManifestHeader, hdr)
+	w.WriteHeader(http.StatusOK)
+	rc := http.NewResponseController(w)
+	for data := buf.Bytes(); len(data) > 0; {
+		n := min(len(data), bundleWriteChunk)
+		_ = rc.SetWriteDeadline(time.Now().Add(writeTimeout))
+		if _, err := w.Write(data[:n]); err != nil {
+			s.log.Warn("diagnostic bundle not sent in full", "error", err)
+			return
+		}
+		data = data[n:]
+	}
+}
+
+// errBundleTooLarge: a bundle larger than maxBundle is not sent.
+var errBundleTooLarge = fmt.Errorf("the diagnostic bundle is larger than %d MiB", maxBundle>>20)
+
+// cappedBuffer holds at most max bytes.
+type cappedBuffer struct {
+	bytes.Buffer
+	max int
+}
+
+func (b *cappedBuffer) Write(p []byte) (int, error) {
+	if b.Len()+len(p) > b.max {
+		return 0, errBundleTooLarge
+	}
+	return b.Buffer.Write(p)
 }
 
 func (s *Server) show(w http.ResponseWriter, r *http.Request) {

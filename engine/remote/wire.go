@@ -1,6 +1,9 @@
 package remote
 
 import (
+	"encoding/base64"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 	"strconv"
@@ -8,6 +11,7 @@ import (
 
 	"github.com/cocoon-provider/cocoon-provider/attest/gpucc"
 	"github.com/cocoon-provider/cocoon-provider/engine"
+	"github.com/cocoon-provider/cocoon-provider/engine/diag"
 	"github.com/cocoon-provider/cocoon-provider/engine/gpu"
 	"github.com/cocoon-provider/cocoon-provider/engine/hostcheck"
 	"github.com/cocoon-provider/cocoon-provider/engine/worker"
@@ -421,4 +425,64 @@ func engineResults(ws []wireResult) []engine.TargetResult {
 		}
 	}
 	return out
+}
+
+// wireLogPage is engine.LogPage.
+type wireLogPage struct {
+	Lines     []string         `json:"lines"`
+	Truncated bool             `json:"truncated,omitempty"`
+	Source    engine.LogSource `json:"source"`
+}
+
+func toWireLogPage(p engine.LogPage) wireLogPage {
+	return wireLogPage{Lines: p.Lines, Truncated: p.Truncated, Source: p.Source}
+}
+
+func (w wireLogPage) engine() engine.LogPage {
+	return engine.LogPage{Lines: w.Lines, Truncated: w.Truncated, Source: w.Source}
+}
+
+// diagManifestHeader carries a diagnostic bundle's manifest with the zip:
+// its JSON form (diag.Manifest's own tags), in padded standard base64 so
+// that any text in it travels safely in a header.
+const diagManifestHeader = "X-Cocoon-Diag-Manifest"
+
+// maxManifestHeader bounds that header; a manifest with more notes than
+// fit says so in its last note (manifest.txt in the zip has them all).
+const maxManifestHeader = 32 << 10
+
+// encodeManifest returns the header value for m.
+func encodeManifest(m diag.Manifest) (string, error) {
+	notes := m.Notes
+	for keep := len(notes); ; {
+		b, err := json.Marshal(m)
+		if err != nil {
+			return "", err
+		}
+		v := base64.StdEncoding.EncodeToString(b)
+		if len(v) <= maxManifestHeader || keep == 0 {
+			if len(v) > maxManifestHeader {
+				return "", errors.New("the diagnostic bundle's manifest is too large for a header")
+			}
+			return v, nil
+		}
+		keep /= 2
+		m.Notes = append(notes[:keep:keep], fmt.Sprintf("… %d more notes in manifest.txt", len(notes)-keep))
+	}
+}
+
+// decodeManifest reads the header value encodeManifest wrote.
+func decodeManifest(v string) (diag.Manifest, error) {
+	var m diag.Manifest
+	if v == "" {
+		return m, errors.New("the answer has no manifest")
+	}
+	b, err := base64.StdEncoding.DecodeString(v)
+	if err != nil {
+		return m, fmt.Errorf("the manifest is not base64: %w", err)
+	}
+	if err := json.Unmarshal(b, &m); err != nil {
+		return m, fmt.Errorf("the manifest is not JSON: %w", err)
+	}
+	return m, nil
 }

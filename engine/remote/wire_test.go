@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/cocoon-provider/cocoon-provider/engine"
+	"github.com/cocoon-provider/cocoon-provider/engine/diag"
 	"github.com/cocoon-provider/cocoon-provider/engine/worker"
 )
 
@@ -192,6 +193,28 @@ func TestWireInventoryAndBucketsRoundTrip(t *testing.T) {
 	checkSame(t, st.GPUs, roundTrip(t, st.GPUs, toWireInventory, wireInventory.engine))
 	bs := filled[[]engine.EarningsBucket](t)
 	checkSame(t, bs, roundTrip(t, bs, toWireBuckets, engineBuckets))
+}
+
+func TestWireLogPageAndManifestRoundTrip(t *testing.T) {
+	for name, in := range map[string]engine.LogPage{"filled": filled[engine.LogPage](t), "zero": {}} {
+		t.Run("page "+name, func(t *testing.T) {
+			checkSame(t, in, roundTrip(t, in, toWireLogPage, wireLogPage.engine))
+		})
+	}
+	// The manifest travels in a header, in diag.Manifest's own JSON form.
+	for name, in := range map[string]diag.Manifest{"filled": filled[diag.Manifest](t), "zero": {}} {
+		t.Run("manifest "+name, func(t *testing.T) {
+			v, err := encodeManifest(in)
+			if err != nil {
+				t.Fatal(err)
+			}
+			out, err := decodeManifest(v)
+			if err != nil {
+				t.Fatal(err)
+			}
+			checkSame(t, in, out)
+		})
+	}
 }
 
 func TestWireResultsRoundTrip(t *testing.T) {
