@@ -48,7 +48,7 @@ func setupDataDir(t *testing.T) canaries {
 	t.Helper()
 	c := canaries{
 		dataDir:   filepath.Join(t.TempDir(), "data"),
-		home:      "/home/diagcanaryhome",
+		home:      "/Users/diagcanaryhome",
 		user:      "diagcanaryuser",
 		host:      "diagcanaryhost",
 		owner:     testAddress("canary owner"),

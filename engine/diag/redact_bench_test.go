@@ -16,7 +16,7 @@ func BenchmarkRedactLog(b *testing.B) {
 		fmt.Fprintf(&s, "time=2026-03-14T15:09:%02d.123Z level=INFO msg=\"worker stats\" instance=0 addr=127.0.0.1:18080 tokens=%d peer=10.0.2.15 gpu=GPU-5a7c4f1e-9b3d-4c2a-8e6f-1d2b3c4d5e6f hash=%064x\n", i%60, i, i)
 	}
 	in := s.String()
-	r := diag.NewRedactor(diag.RedactorConfig{Home: "/home/alice", Users: []string{"alice"}, Hosts: []string{"gpubox"}})
+	r := diag.NewRedactor(diag.RedactorConfig{Home: "/Users/alice", Users: []string{"alice"}, Hosts: []string{"gpubox"}})
 	b.SetBytes(int64(len(in)))
 	for b.Loop() {
 		r.Redact(in)

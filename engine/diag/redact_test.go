@@ -65,7 +65,7 @@ func TestRedactor(t *testing.T) {
 	cfg := diag.RedactorConfig{
 		PublicHashes: []string{strings.ToUpper(imageHash)},
 		Secrets:      []string{"Tk-3f9a8b7c6d5e4f3a2b1c", "short"},
-		Home:         "/home/alice",
+		Home:         "/Users/alice",
 		Users:        []string{"alice", "root", "al"},
 		Hosts:        []string{"gpubox-7", "localhost"},
 	}
@@ -124,9 +124,9 @@ func TestRedactor(t *testing.T) {
 		{"PEM cut off", "x -----BEGIN EC PRIVATE KEY-----\nMHcCAQEE", "x <key-redacted>"},
 
 		// Home, user, host.
-		{"home", "open /home/alice/.local/share/cocoon-provider/provider.db", "open ~/.local/share/cocoon-provider/provider.db"},
-		{"home alone", "HOME=/home/alice", "HOME=~"},
-		{"other home kept", "/home/alicia/x /home/alice2", "/home/alicia/x /home/alice2"},
+		{"home", "open /Users/alice/.local/share/cocoon-provider/provider.db", "open ~/.local/share/cocoon-provider/provider.db"},
+		{"home alone", "HOME=/Users/alice", "HOME=~"},
+		{"other home kept", "/Users/alicia/x /Users/alice2", "/Users/alicia/x /Users/alice2"},
 		{"user", "user alice logged in as alice.", "user <user> logged in as <user>."},
 		{"user inside a word kept", "malice alice_x", "malice alice_x"},
 		{"root and short names kept", "root al", "root al"},
@@ -186,7 +186,7 @@ func TestRedactorKeepsOrdinaryText(t *testing.T) {
 		`stats_addr=127.0.0.1:18080 health_addr=127.0.0.1:18081 ::1`,
 		`worker.attached_next=3 worker.pause_until=2026-03-14T16:00:00Z`,
 	}
-	r := newRedactor(diag.RedactorConfig{Home: "/home/alice", Users: []string{"alice"}, Hosts: []string{"gpubox"}})
+	r := newRedactor(diag.RedactorConfig{Home: "/Users/alice", Users: []string{"alice"}, Hosts: []string{"gpubox"}})
 	for _, l := range lines {
 		if got := r.Redact(l); got != l {
 			t.Errorf("Redact changed an ordinary line:\n  in  %q\n  out %q", l, got)

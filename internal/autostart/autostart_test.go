@@ -8,9 +8,9 @@ import (
 )
 
 func TestDir(t *testing.T) {
-	env := map[string]string{"HOME": "/home/u"}
+	env := map[string]string{"HOME": "/Users/u"}
 	get := func(k string) string { return env[k] }
-	if d, _ := Dir(get); d != "/home/u/.config/autostart" {
+	if d, _ := Dir(get); d != "/Users/u/.config/autostart" {
 		t.Errorf("HOME only: %s", d)
 	}
 	env["XDG_CONFIG_HOME"] = "/cfg"
@@ -18,7 +18,7 @@ func TestDir(t *testing.T) {
 		t.Errorf("XDG_CONFIG_HOME: %s", d)
 	}
 	env["XDG_CONFIG_HOME"] = "relative" // the specification ignores relative paths
-	if d, _ := Dir(get); d != "/home/u/.config/autostart" {
+	if d, _ := Dir(get); d != "/Users/u/.config/autostart" {
 		t.Errorf("relative XDG_CONFIG_HOME: %s", d)
 	}
 	if _, err := Dir(func(string) string { return "" }); err == nil {
