@@ -190,13 +190,27 @@ func devDone(svc *engine.Service, none bool) <-chan struct{} {
 	return nil
 }
 
-// logInstanceEvents writes the engine's instance messages to the log (the
-// journal under systemd): what an operator reads with journalctl.
+// logInstanceEvents writes the engine's instance messages and alerts to
+// the log (the journal under systemd): what an operator reads with
+// journalctl. An alert is a warning; one that says a problem is over
+// (Clear) is information.
 func logInstanceEvents(ctx context.Context, svc engine.API, log interface {
 	Info(string, ...any)
 	Warn(string, ...any)
 }) {
 	for ev := range svc.Subscribe(ctx) {
+		if a := ev.Alert; ev.Kind == engine.EventAlert && a != nil {
+			args := []any{"event", ev.Kind, "alert", a.Kind, "body", a.Body}
+			if a.Instance != engine.NoInstance {
+				args = append(args, "instance", a.Instance)
+			}
+			if a.Clear {
+				log.Info(a.Title, args...)
+			} else {
+				log.Warn(a.Title, args...)
+			}
+			continue
+		}
 		if ev.Message == "" {
 			continue
 		}

@@ -5,6 +5,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"time"
 
 	"fyne.io/fyne/v2"
 	fyneapp "fyne.io/fyne/v2/app"
@@ -71,6 +72,7 @@ func Run(ctx context.Context, api engine.API, opts Options) (QuitChoice, error) 
 	sw := newAPISwitch(api, opts.Remote)
 	defer sw.close()
 	ui := newMainView(ctx, sw, a.Preferences())
+	ui.notify = a.SendNotification
 	if opts.Connect != nil {
 		local := api
 		if opts.Remote != "" {
@@ -185,8 +187,9 @@ type mainView struct {
 	api      *apiSwitch
 	content  fyne.CanvasObject
 	banner   *widget.Label
-	top      *fyne.Container // the banner and, with Connect, the remote button
-	notice   *widget.Label   // a line for the user under the banner (hidden when none)
+	top      *fyne.Container          // the banner and, with Connect, the remote button
+	notice   *widget.Label            // a line for the user under the banner (hidden when none)
+	notify   func(*fyne.Notification) // a desktop notification (the app's SendNotification)
 	machine  *machineView
 	gpus     *gpuView
 	worker   *workerView
@@ -259,6 +262,11 @@ func (v *mainView) start(ctx context.Context) {
 			case engine.EventPause:
 				msg := ev.Message
 				fyne.Do(func() { v.worker.showPause(st.Pause); v.worker.log.SetText(msg) })
+			case engine.EventAlert:
+				if a := ev.Alert; a != nil {
+					at := ev.Time
+					fyne.Do(func() { v.showAlert(*a, at) })
+				}
 			}
 		}
 	}()
@@ -269,6 +277,21 @@ func (v *mainView) start(ctx context.Context) {
 	v.worker.showEarnings(st.Earnings)
 	v.worker.showPause(st.Pause)
 	v.runCheck(ctx)
+}
+
+// showAlert shows an engine alert on the notice line and, unless it only
+// says that a problem is over (Clear), as a desktop notification. The
+// engine decides what is worth an alert and when.
+func (v *mainView) showAlert(a engine.Alert, at time.Time) {
+	line := a.Body
+	if !at.IsZero() {
+		line = at.Local().Format("15:04") + "  " + line
+	}
+	v.notice.SetText(line)
+	v.notice.Show()
+	if !a.Clear && v.notify != nil {
+		v.notify(fyne.NewNotification(a.Title, a.Body))
+	}
 }
 
 // runCheck runs the doctor in the background; the returned channel closes

@@ -229,3 +229,64 @@ func TestCheckDisplay(t *testing.T) {
 		}
 	}
 }
+
+// TestMainViewShowsAlerts: an engine alert is a desktop notification and
+// the notice line; one that says a problem is over is the line only.
+func TestMainViewShowsAlerts(t *testing.T) {
+	test.NewTempApp(t)
+	api := enginetest.New(engine.State{}, hostcheck.Report{}, gpu.Inventory{})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	v := newMainView(ctx, newAPISwitch(api, ""), fyne.CurrentApp().Preferences())
+	notes := make(chan *fyne.Notification, 64)
+	v.notify = func(n *fyne.Notification) { notes <- n }
+	v.start(ctx)
+	select {
+	case <-v.ready:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the first check never completed")
+	}
+	down := engine.Alert{Kind: engine.AlertWorkerDown, Title: "Worker down", Body: "The dev-mode worker failed and has not recovered.", Instance: 0}
+	// The view subscribes in the background: publish until it listens.
+	var n *fyne.Notification
+	for n == nil {
+		api.PublishAlert(down)
+		select {
+		case n = <-notes:
+		case <-time.After(20 * time.Millisecond):
+		case <-ctx.Done():
+		}
+	}
+	if n.Title != down.Title || n.Content != down.Body {
+		t.Errorf("notification %q: %q", n.Title, n.Content)
+	}
+	clear := engine.Alert{Kind: engine.AlertWorkerDown, Title: "Worker running again", Body: "The dev-mode worker is running and answering again.", Clear: true}
+	hot := engine.Alert{Kind: engine.AlertGPUHot, Title: "GPU too hot: 91 °C", Body: "GPU 0 (NVIDIA H100) is at 91 °C.", Instance: engine.NoInstance}
+	api.PublishAlert(clear)
+	api.PublishAlert(hot)
+	for n.Title != hot.Title {
+		select {
+		case n = <-notes:
+			if n.Title == clear.Title {
+				t.Fatal("a Clear alert was a notification")
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatal("no notification for the second alert")
+		}
+	}
+	if !v.notice.Visible() || !strings.HasSuffix(v.notice.Text, "  "+hot.Body) {
+		t.Errorf("notice line %q (visible %v)", v.notice.Text, v.notice.Visible())
+	}
+	// A Clear alert: the line only.
+	v.showAlert(clear, time.Date(2026, 3, 1, 9, 41, 0, 0, time.Local))
+	if v.notice.Text != "09:41  "+clear.Body {
+		t.Errorf("notice line %q", v.notice.Text)
+	}
+	select {
+	case n := <-notes:
+		if n.Title != down.Title { // a late duplicate of the first publish is fine
+			t.Errorf("notification %q for a Clear alert", n.Title)
+		}
+	default:
+	}
+}

@@ -90,6 +90,9 @@ const (
 	EventEarnings EventKind = "earnings"
 	// EventPause: workers were paused or resumed.
 	EventPause EventKind = "pause"
+	// EventAlert: something the user should hear about (Event.Alert);
+	// the state did not change since the event before it.
+	EventAlert EventKind = "alert"
 )
 
 // Event tells a subscriber that the state changed; State holds the new snapshot.
@@ -98,4 +101,6 @@ type Event struct {
 	Time    time.Time
 	Message string
 	State   State
+	// Alert is set on EventAlert events only.
+	Alert *Alert
 }

@@ -612,11 +612,17 @@ func (s *Service) recordEvent(kind, msg string, attrs map[string]any) {
 }
 
 func (s *Service) recordEventTo(st *store.Store, kind, msg string, attrs map[string]any) {
+	s.recordEventLevel(st, "info", kind, msg, attrs)
+}
+
+// recordEventLevel stores an event of the given level ("info", "warn")
+// when st is not nil.
+func (s *Service) recordEventLevel(st *store.Store, level, kind, msg string, attrs map[string]any) {
 	if st == nil {
 		return
 	}
 	raw, _ := json.Marshal(attrs)
-	if _, err := st.AddEvent(context.Background(), store.Event{Time: s.opts.Now(), Level: "info", Kind: kind, Message: msg, Attrs: raw}); err != nil {
+	if _, err := st.AddEvent(context.Background(), store.Event{Time: s.opts.Now(), Level: level, Kind: kind, Message: msg, Attrs: raw}); err != nil {
 		s.log.Warn("record event", "kind", kind, "error", err)
 	}
 }

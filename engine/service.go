@@ -76,6 +76,10 @@ type Service struct {
 	mismatchSince time.Time
 	// logs keeps the last Logs answer.
 	logs logCache
+	// alerts watches every published state (under mu); alertWrites are
+	// its events being stored, waited for before the store closes.
+	alerts      *alertDetector
+	alertWrites sync.WaitGroup
 }
 
 var _ API = (*Service)(nil)
@@ -129,6 +133,7 @@ func New(opts Options) *Service {
 		scanner: gpu.NewScanner(gpu.Options{NVML: opts.NVML, FS: root, Now: opts.Now}),
 		state:   State{Mode: ModeDev, DataDir: opts.DataDir},
 		subs:    map[chan Event]struct{}{},
+		alerts:  newAlertDetector(0),
 	}
 }
 
@@ -158,10 +163,13 @@ func (s *Service) Subscribe(ctx context.Context) <-chan Event {
 	return ch
 }
 
-// update changes the state under the lock and tells subscribers.
+// update changes the state under the lock and tells subscribers. It is
+// the one place states are published, so the alert rules see each of
+// them; their alerts follow the event that caused them.
 func (s *Service) update(kind EventKind, msg string, change func(*State)) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	prev := s.state
 	change(&s.state)
 	s.state.Updated = s.opts.Now()
 	ev := Event{Kind: kind, Time: s.state.Updated, Message: msg, State: s.state}
@@ -171,6 +179,7 @@ func (s *Service) update(kind EventKind, msg string, change func(*State)) {
 		default: // a slow reader misses this event; the next one carries the full state
 		}
 	}
+	s.publishAlertsLocked(s.alerts.observe(prev, s.state, s.state.Updated))
 }
 
 // GPUs implements API.
@@ -198,13 +207,16 @@ func (s *Service) Run(ctx context.Context) error {
 		s.log.Error("database unavailable; nothing will be recorded", "error", err)
 		s.update(EventError, err.Error(), func(st *State) { st.StoreError = err.Error() })
 	} else {
+		limit := s.readGPUTempLimit(ctx, st)
 		s.mu.Lock()
 		s.store = st
+		s.alerts.gpuLimitC = limit
 		s.mu.Unlock()
 		defer func() {
 			s.mu.Lock()
 			s.store = nil
 			s.mu.Unlock()
+			s.alertWrites.Wait() // alerts being stored; no new ones start without the store
 			st.Close()
 		}()
 		if _, err := st.AddEvent(ctx, store.Event{Time: s.opts.Now(), Level: "info", Kind: "app.start", Message: "Cocoon Provider started"}); err != nil {

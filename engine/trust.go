@@ -59,6 +59,14 @@ func (t Trust) Verdict() string {
 	return "the network would refuse this worker: " + strings.Join(t.Reasons, "; ")
 }
 
+// Refused reports whether the verdict is a refusal that waiting will not
+// end: a known image hash or the model not on the allow-lists, the worker
+// reporting itself not listed, or fake TDX outside dev mode. An image
+// hash that is not known yet (no handshake seen so far) is no refusal.
+func (t Trust) Refused() bool {
+	return !t.Accepted && (t.ImageHash != "" || !t.ModelListed || !t.WorkerImageListed || !t.WorkerModelListed)
+}
+
 // evaluateTrust judges a worker from its /jsonstats document and the image
 // hash it is known by.
 func evaluateTrust(now time.Time, mode Mode, st worker.Stats, image *[32]byte, source string, verified, fake bool) Trust {

@@ -87,6 +87,16 @@ func (f *Fake) Publish(kind engine.EventKind, change func(*engine.State)) {
 	}
 }
 
+// PublishAlert delivers an EventAlert with a and the current state to
+// every subscriber.
+func (f *Fake) PublishAlert(a engine.Alert) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, c := range f.subs {
+		c <- engine.Event{Kind: engine.EventAlert, Time: time.Now(), Message: a.Text(), State: f.state, Alert: &a}
+	}
+}
+
 // Check implements engine.API.
 func (f *Fake) Check(context.Context) (hostcheck.Report, error) {
 	f.mu.Lock()

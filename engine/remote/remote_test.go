@@ -650,6 +650,40 @@ func TestEvents(t *testing.T) {
 	waitClosed(t, ch)
 }
 
+// TestEventsCarryAlerts: an alert the host raises reaches the client
+// whole, with the host's state.
+func TestEventsCarryAlerts(t *testing.T) {
+	api := newAPI()
+	path := filepath.Join(t.TempDir(), "api.sock")
+	startUnix(t, NewServer(api, ServerOptions{}), path)
+	c := dialUnix(t, path)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	ch := c.Subscribe(ctx)
+	nextEvent(t, ch, "the connection", func(ev engine.Event) bool { return ev.Message == msgConnected })
+	for _, want := range []engine.Alert{
+		{Kind: engine.AlertWorkerDown, Title: "Worker down", Body: "The dev-mode worker failed.", Instance: 0},
+		{Kind: engine.AlertWorkerDown, Title: "Worker running again", Body: "It runs.", Instance: 0, Clear: true},
+		{Kind: engine.AlertGPUHot, Title: "GPU too hot: 91 °C", Body: "GPU 0 (NVIDIA H100) is at 91 °C.", Instance: engine.NoInstance},
+	} {
+		api.PublishAlert(want)
+		ev := nextEvent(t, ch, "the alert", func(ev engine.Event) bool { return ev.Kind == engine.EventAlert })
+		if ev.Alert == nil || *ev.Alert != want {
+			t.Fatalf("alert %+v, want %+v", ev.Alert, want)
+		}
+		if ev.Message != want.Text() || ev.State.DataDir != "/var/lib/cocoon-provider" {
+			t.Errorf("alert event message %q, state %q", ev.Message, ev.State.DataDir)
+		}
+	}
+	// Other events carry none.
+	api.Publish(engine.EventPause, func(st *engine.State) { st.Pause = &engine.Pause{} })
+	if ev := nextEvent(t, ch, "the pause", func(ev engine.Event) bool { return ev.Kind == engine.EventPause }); ev.Alert != nil {
+		t.Errorf("a pause event carries an alert: %+v", ev.Alert)
+	}
+	cancel()
+	waitClosed(t, ch)
+}
+
 func TestEventsReconnect(t *testing.T) {
 	api := newAPI()
 	srv := NewServer(api, ServerOptions{})

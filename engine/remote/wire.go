@@ -58,6 +58,8 @@ type wireEvent struct {
 	Time    time.Time        `json:"time"`
 	Message string           `json:"message,omitempty"`
 	State   wireState        `json:"state"`
+	// Alert travels in engine.Alert's own JSON form.
+	Alert *engine.Alert `json:"alert,omitempty"`
 }
 
 // wireInstance is engine.Instance with the fields instance.json leaves out.
@@ -315,11 +317,11 @@ func (w wireState) engine() engine.State {
 }
 
 func toWireEvent(e engine.Event) wireEvent {
-	return wireEvent{Kind: e.Kind, Time: e.Time, Message: e.Message, State: toWireState(e.State)}
+	return wireEvent{Kind: e.Kind, Time: e.Time, Message: e.Message, State: toWireState(e.State), Alert: e.Alert}
 }
 
 func (w wireEvent) engine() engine.Event {
-	return engine.Event{Kind: w.Kind, Time: w.Time, Message: w.Message, State: w.State.engine()}
+	return engine.Event{Kind: w.Kind, Time: w.Time, Message: w.Message, State: w.State.engine(), Alert: w.Alert}
 }
 
 func toWireInstance(in engine.Instance) wireInstance {
