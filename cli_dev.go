@@ -69,8 +69,8 @@ func cmdDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	fs := newFlagSet("dev", stderr)
 	var c common
 	c.register(fs, "warn")
-	var metrics metricsFlags
-	metrics.register(fs)
+	metrics := metricsFlags()
+	metrics.register(fs, metricsUsage, metricsPublicUsage)
 	load := engine.DefaultDevLoad()
 	fs.Float64Var(&load.Rate, "rate", load.Rate, "stand-in client: requests per second (0: send none)")
 	fs.IntVar(&load.Concurrency, "concurrency", load.Concurrency, "stand-in client: most requests in flight")

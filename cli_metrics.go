@@ -13,34 +13,57 @@ import (
 	"github.com/cocoon-provider/cocoon-provider/engine"
 )
 
-// metricsFlags are --metrics and --metrics-public (dev and the desktop app).
-type metricsFlags struct {
-	addr   string
-	public bool
+// listenFlags are --NAME HOST:PORT and --NAME-public: a TCP listener that
+// stays on loopback unless the operator allows more.
+type listenFlags struct {
+	name    string // the flag, without dashes
+	example string // a loopback HOST:PORT for messages
+	risk    string // what anyone who reaches the listener could do
+	public  bool
+	addr    string
 }
 
-func (m *metricsFlags) register(fs *flag.FlagSet) {
-	fs.StringVar(&m.addr, "metrics", "", "serve Prometheus metrics at http://HOST:PORT/metrics")
-	fs.BoolVar(&m.public, "metrics-public", false, "allow --metrics on an address other than loopback")
+// Help texts of the listener flags.
+const (
+	metricsUsage       = "serve Prometheus metrics at http://HOST:PORT/metrics"
+	metricsPublicUsage = "allow --metrics on an address other than loopback"
+	apiUsage           = "also serve the control API on HOST:PORT (token-protected; the unix socket in the data directory is always served)"
+	apiPublicUsage     = "allow --api on an address other than loopback (TLS with a pinned certificate)"
+)
+
+// metricsFlags are --metrics and --metrics-public (dev, run and the desktop app).
+func metricsFlags() listenFlags {
+	return listenFlags{name: "metrics", example: "127.0.0.1:9310", risk: "sees your earnings and wallet balance"}
+}
+
+// apiFlags are --api and --api-public (run --headless and the desktop app).
+func apiFlags() listenFlags {
+	return listenFlags{name: "api", example: "127.0.0.1:9311", risk: "can try to control the worker (pause, payout) with a stolen or guessed token, over plain HTTP unless --api-public (TLS)"}
+}
+
+func (l *listenFlags) register(fs *flag.FlagSet, usage, publicUsage string) {
+	fs.StringVar(&l.addr, l.name, "", usage)
+	fs.BoolVar(&l.public, l.name+"-public", false, publicUsage)
 }
 
 // check refuses an address that is not host:port, and a host that is not
-// loopback unless --metrics-public was given.
-func (m *metricsFlags) check() error {
-	if m.addr == "" {
+// loopback unless --NAME-public was given.
+func (l *listenFlags) check() error {
+	if l.addr == "" {
 		return nil
 	}
-	host, port, err := net.SplitHostPort(m.addr)
+	host, port, err := net.SplitHostPort(l.addr)
 	if err != nil || port == "" {
-		return fmt.Errorf("--metrics %q: want HOST:PORT, e.g. 127.0.0.1:9310", m.addr)
+		return fmt.Errorf("--%s %q: want HOST:PORT, e.g. %s", l.name, l.addr, l.example)
 	}
-	if m.public || isLoopbackHost(host) {
+	if l.public || isLoopbackHost(host) {
 		return nil
 	}
 	if host == "" {
 		host = "every interface"
 	}
-	return fmt.Errorf("--metrics %q listens on %s, not loopback: anyone who can reach it sees your earnings and wallet balance; use 127.0.0.1:%s, or add --metrics-public to allow it", m.addr, host, port)
+	return fmt.Errorf("--%s %q listens on %s, not loopback: anyone who can reach it %s; use 127.0.0.1:%s (and an SSH tunnel from elsewhere), or add --%s-public to allow it",
+		l.name, l.addr, host, l.risk, port, l.name)
 }
 
 func isLoopbackHost(host string) bool {
@@ -52,7 +75,7 @@ func isLoopbackHost(host string) bool {
 }
 
 // startServing is start followed by serveMetrics.
-func (c *common) startServing(stderr io.Writer, m metricsFlags) (*session, error) {
+func (c *common) startServing(stderr io.Writer, m listenFlags) (*session, error) {
 	sess, err := c.start(stderr)
 	if err != nil {
 		return nil, err
@@ -65,7 +88,7 @@ func (c *common) startServing(stderr io.Writer, m metricsFlags) (*session, error
 
 // serveMetrics starts the metrics server, if --metrics was given; the
 // session's close shuts it down.
-func (s *session) serveMetrics(m metricsFlags) error {
+func (s *session) serveMetrics(m listenFlags) error {
 	if m.addr == "" {
 		return nil
 	}

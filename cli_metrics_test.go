@@ -28,7 +28,8 @@ func TestMetricsFlagsCheck(t *testing.T) {
 		{"9310", false, "want HOST:PORT"},
 		{"127.0.0.1:", false, "want HOST:PORT"},
 	} {
-		m := metricsFlags{addr: tc.addr, public: tc.public}
+		m := metricsFlags()
+		m.addr, m.public = tc.addr, tc.public
 		err := m.check()
 		switch {
 		case tc.err == "" && err != nil:
@@ -48,7 +49,7 @@ func TestSessionServesMetrics(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := sess.serveMetrics(metricsFlags{addr: "127.0.0.1:0"}); err != nil {
+	if err := sess.serveMetrics(listenFlags{name: "metrics", addr: "127.0.0.1:0"}); err != nil {
 		t.Fatal(errors.Join(err, sess.close()))
 	}
 	resp, err := http.Get(sess.metricsURL)

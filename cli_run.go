@@ -3,10 +3,8 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -17,35 +15,10 @@ import (
 	"github.com/cocoon-provider/cocoon-provider/internal/autostart"
 )
 
-// apiFlags are --api and --api-public (run --headless and the desktop app).
-type apiFlags struct {
-	addr   string
-	public bool
-}
-
-func (a *apiFlags) register(fs *flag.FlagSet) {
-	fs.StringVar(&a.addr, "api", "", "also serve the control API on HOST:PORT (token-protected; the unix socket in the data directory is always served)")
-	fs.BoolVar(&a.public, "api-public", false, "allow --api on an address other than loopback (TLS with a pinned certificate)")
-}
-
-func (a *apiFlags) check() error {
-	if a.addr == "" {
-		return nil
-	}
-	host, port, err := net.SplitHostPort(a.addr)
-	if err != nil || port == "" {
-		return fmt.Errorf("--api %q: want HOST:PORT, e.g. 127.0.0.1:9311", a.addr)
-	}
-	if a.public || isLoopbackHost(host) {
-		return nil
-	}
-	return fmt.Errorf("--api %q is not loopback: anyone who can reach it could pause the worker or pay out; use 127.0.0.1:%s and an SSH tunnel, or add --api-public (TLS, token required)", a.addr, port)
-}
-
 // serveAPI serves the control API on the data directory's unix socket and,
 // with --api, on TCP; the session's close ends both. onShow is what a
 // second launch of the desktop app triggers (nil for headless).
-func (s *session) serveAPI(dataDir, version string, a apiFlags, onShow func(), stdout io.Writer) error {
+func (s *session) serveAPI(dataDir, version string, a listenFlags, onShow func(), stdout io.Writer) error {
 	token, err := remote.LoadOrCreateToken(dataDir)
 	if err != nil {
 		return err
@@ -115,10 +88,10 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	fs := newFlagSet("run", stderr)
 	var c common
 	c.register(fs, "info")
-	var metrics metricsFlags
-	metrics.register(fs)
-	var api apiFlags
-	api.register(fs)
+	metrics := metricsFlags()
+	metrics.register(fs, metricsUsage, metricsPublicUsage)
+	api := apiFlags()
+	api.register(fs, apiUsage, apiPublicUsage)
 	fs.Bool("headless", false, "run without the desktop app (a service)")
 	onStop := fs.String("on-stop", "stop", "on SIGTERM: stop the worker VM, or leave it running for the next start to adopt")
 	noStart := fs.Bool("no-start", false, "do not start the worker; only serve the API and metrics (monitoring attached workers)")

@@ -22,10 +22,10 @@ func cmdGUI(ctx context.Context, args []string, stderr io.Writer) error {
 	fs := newFlagSet("cocoon-provider", stderr)
 	var c common
 	c.register(fs, "info")
-	var metrics metricsFlags
-	metrics.register(fs)
-	var api apiFlags
-	api.register(fs)
+	metrics := metricsFlags()
+	metrics.register(fs, metricsUsage, metricsPublicUsage)
+	api := apiFlags()
+	api.register(fs, apiUsage, apiPublicUsage)
 	var rf remoteFlags
 	rf.register(fs)
 	hidden := fs.Bool("hidden", false, "start with only the tray icon")
