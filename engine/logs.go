@@ -10,13 +10,13 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"unicode/utf8"
 
 	"github.com/cocoon-provider/cocoon-provider/engine/devmode"
 	"github.com/cocoon-provider/cocoon-provider/engine/diag"
+	"github.com/cocoon-provider/cocoon-provider/engine/vm"
 )
 
 // LogSource names a log that Logs reads.
@@ -295,36 +295,18 @@ type logFile struct {
 // openLogTail opens path and its rotations. A log that does not exist
 // yet is empty; symbolic links and other non-regular files are skipped.
 func openLogTail(path string) (*logTail, error) {
-	dir, base := filepath.Split(path)
-	ents, err := os.ReadDir(dir)
+	paths, err := vm.RotatedFiles(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return &logTail{eof: true, started: true}, nil
 	}
 	if err != nil {
 		return nil, err
 	}
-	type named struct {
-		name string
-		n    int
-	}
-	var names []named
-	for _, e := range ents {
-		switch name := e.Name(); {
-		case name == base:
-			names = append(names, named{name, 0})
-		case strings.HasPrefix(name, base+"."):
-			suffix := strings.TrimPrefix(name, base+".")
-			if n, err := strconv.Atoi(suffix); err == nil && n > 0 && strconv.Itoa(n) == suffix {
-				names = append(names, named{name, n})
-			}
-		}
-	}
-	slices.SortFunc(names, func(a, b named) int { return a.n - b.n })
 	t := &logTail{}
 	var infos []os.FileInfo
 	var firstErr error
-	for _, nm := range names {
-		f, info, err := openRegular(filepath.Join(dir, nm.name))
+	for _, p := range paths {
+		f, info, err := openRegular(p)
 		if err != nil {
 			if firstErr == nil && !errors.Is(err, fs.ErrNotExist) {
 				firstErr = err
@@ -339,7 +321,7 @@ func openLogTail(path string) (*logTail, error) {
 		}
 		infos = append(infos, info)
 		t.files = append(t.files, logFile{f: f, size: info.Size()})
-		t.version += fmt.Sprintf("%s:%d:%d ", nm.name, info.Size(), info.ModTime().UnixNano())
+		t.version += fmt.Sprintf("%s:%d:%d ", filepath.Base(p), info.Size(), info.ModTime().UnixNano())
 	}
 	if len(t.files) == 0 && firstErr != nil {
 		return nil, firstErr

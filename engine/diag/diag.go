@@ -38,6 +38,7 @@ import (
 	"github.com/cocoon-provider/cocoon-provider/engine/gpu"
 	"github.com/cocoon-provider/cocoon-provider/engine/hostcheck"
 	"github.com/cocoon-provider/cocoon-provider/engine/store"
+	"github.com/cocoon-provider/cocoon-provider/engine/vm"
 	"github.com/cocoon-provider/cocoon-provider/wallet"
 )
 
@@ -596,29 +597,13 @@ func (b *bundle) addInstances() {
 // rotated returns the names of base and its rotations base.1, base.2, …
 // in dir, oldest first.
 func rotated(dir, base string) []string {
-	ents, err := os.ReadDir(dir)
+	paths, err := vm.RotatedFiles(filepath.Join(dir, base))
 	if err != nil {
 		return nil
 	}
-	type file struct {
-		name string
-		n    int
-	}
-	var files []file
-	for _, e := range ents {
-		switch name := e.Name(); {
-		case name == base:
-			files = append(files, file{name, 0})
-		case strings.HasPrefix(name, base+"."):
-			if n, err := strconv.Atoi(strings.TrimPrefix(name, base+".")); err == nil && n > 0 && strconv.Itoa(n) == strings.TrimPrefix(name, base+".") {
-				files = append(files, file{name, n})
-			}
-		}
-	}
-	slices.SortFunc(files, func(a, b file) int { return b.n - a.n })
-	out := make([]string, len(files))
-	for i, f := range files {
-		out[i] = f.name
+	out := make([]string, len(paths))
+	for i, p := range paths {
+		out[len(paths)-1-i] = filepath.Base(p)
 	}
 	return out
 }

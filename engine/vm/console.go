@@ -6,6 +6,9 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
 	"sync"
 )
 
@@ -262,4 +265,37 @@ func (l *lockedRing) Bytes() []byte {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.r.Bytes()
+}
+
+// RotatedFiles lists a rotating log at path and its rotations (path.1,
+// path.2, … as ConsoleLog writes them) that exist, newest first. A missing
+// directory is fs.ErrNotExist.
+func RotatedFiles(path string) ([]string, error) {
+	dir, base := filepath.Split(path)
+	ents, err := os.ReadDir(filepath.Clean(dir))
+	if err != nil {
+		return nil, err
+	}
+	type rotation struct {
+		name string
+		n    int
+	}
+	var found []rotation
+	for _, e := range ents {
+		switch name := e.Name(); {
+		case name == base:
+			found = append(found, rotation{name, 0})
+		case strings.HasPrefix(name, base+"."):
+			suffix := strings.TrimPrefix(name, base+".")
+			if n, err := strconv.Atoi(suffix); err == nil && n > 0 && strconv.Itoa(n) == suffix {
+				found = append(found, rotation{name, n})
+			}
+		}
+	}
+	slices.SortFunc(found, func(a, b rotation) int { return a.n - b.n })
+	out := make([]string, len(found))
+	for i, r := range found {
+		out[i] = filepath.Join(dir, r.name)
+	}
+	return out, nil
 }
