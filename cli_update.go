@@ -26,8 +26,9 @@ import (
 
 // Settings of the update check.
 const (
-	// settingUpdateFeedURL overrides the release feed's address (a mirror).
-	settingUpdateFeedURL = "update.feed_url"
+	// settingUpdateFeedURL overrides the release feed's address (a
+	// mirror): engine.Settings.UpdateFeedURL, kept in step under this key.
+	settingUpdateFeedURL = engine.SettingUpdateFeedURL
 	// settingUpdateLastPublished is the newest feed time seen (RFC 3339):
 	// an older feed is refused, so an old one cannot be served again to
 	// hide a release.
@@ -90,12 +91,12 @@ func checkUpdate(ctx context.Context, dataDir string, st *store.Store, feedFlag 
 	}
 	feedURL, from := feedFlag, "flag"
 	if feedURL == "" {
-		v, ok, err := st.Setting(ctx, settingUpdateFeedURL)
+		set, err := engine.ReadSettings(ctx, st)
 		if err != nil {
 			return rep, nil, err
 		}
-		feedURL, from = strings.TrimSpace(v), "setting"
-		if !ok || feedURL == "" {
+		feedURL, from = set.UpdateFeedURL, "setting"
+		if feedURL == "" {
 			feedURL, from = defaultFeedURL, "default"
 		}
 	}

@@ -147,3 +147,9 @@ func (s *apiSwitch) Logs(ctx context.Context, q engine.LogQuery) (engine.LogPage
 func (s *apiSwitch) DiagBundle(ctx context.Context, w io.Writer, includeAddresses bool) (diag.Manifest, error) {
 	return s.get().DiagBundle(ctx, w, includeAddresses)
 }
+func (s *apiSwitch) Settings(ctx context.Context) (engine.Settings, error) {
+	return s.get().Settings(ctx)
+}
+func (s *apiSwitch) SetSettings(ctx context.Context, set engine.Settings) error {
+	return s.get().SetSettings(ctx, set)
+}

@@ -82,6 +82,7 @@ func Run(ctx context.Context, api engine.API, opts Options) (QuitChoice, error) 
 	}
 	ui.earnings.window = w
 	ui.logs.window = w
+	ui.settings.setAutostart(opts.Autostart)
 	w.SetContent(ui.content)
 	w.Resize(fyne.NewSize(980, 720))
 
@@ -195,13 +196,14 @@ type mainView struct {
 	worker   *workerView
 	earnings *earningsView
 	logs     *logsView
+	settings *settingsView
 	ready    chan struct{}
 }
 
 // newMainView builds the window's content; prefs keeps the UI settings.
 func newMainView(ctx context.Context, api *apiSwitch, prefs fyne.Preferences) *mainView {
 	v := &mainView{api: api, machine: newMachineView(), gpus: newGPUView(), worker: newWorkerView(ctx, api),
-		earnings: newEarningsView(ctx, api, prefs), logs: newLogsView(ctx, api), ready: make(chan struct{})}
+		earnings: newEarningsView(ctx, api, prefs), logs: newLogsView(ctx, api), settings: newSettingsView(ctx, api, nil), ready: make(chan struct{})}
 	banner := widget.NewLabel(bannerText(api.Label()))
 	banner.Importance = widget.WarningImportance
 	banner.Wrapping = fyne.TextWrapWord
@@ -209,16 +211,19 @@ func newMainView(ctx context.Context, api *apiSwitch, prefs fyne.Preferences) *m
 	v.top = container.NewBorder(nil, nil, nil, nil, banner)
 	earningsTab := container.NewTabItem("Earnings", v.earnings.content)
 	logsTab := container.NewTabItem("Logs", v.logs.content)
+	settingsTab := container.NewTabItem("Settings", v.settings.content)
 	tabs := container.NewAppTabs(
 		container.NewTabItem("Machine check", v.machine.content),
 		container.NewTabItem("GPUs", v.gpus.content),
 		container.NewTabItem("Worker", v.worker.content),
 		earningsTab,
 		logsTab,
+		settingsTab,
 	)
 	tabs.OnSelected = func(ti *container.TabItem) {
 		v.earnings.setVisible(ctx, ti == earningsTab)
 		v.logs.setVisible(ctx, ti == logsTab)
+		v.settings.setVisible(ctx, ti == settingsTab)
 	}
 	v.machine.onRecheck = func() { v.runCheck(ctx) }
 	v.notice = widget.NewLabel("")

@@ -212,6 +212,10 @@ func TestWorkerViewShowsActivityEarningsAndPause(t *testing.T) {
 	if v.resume.Disabled() || !contains(texts(v.content), "Paused until Tue 08:00") {
 		t.Errorf("timed pause not shown: %q", texts(v.content))
 	}
+	v.showPause(&engine.Pause{Auto: true, Reason: engine.ReasonHot})
+	if v.resume.Disabled() || !contains(texts(v.content), "Paused automatically (GPU too hot)") {
+		t.Errorf("automatic pause not shown: %q", texts(v.content))
+	}
 	v.showPause(nil)
 	if !v.resume.Disabled() || contains(texts(v.content), "Paused until") {
 		t.Error("resume not shown")

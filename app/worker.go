@@ -267,6 +267,9 @@ func (v *workerView) showPause(p *engine.Pause) {
 	case p == nil:
 		v.paused.SetText("")
 		v.resume.Disable()
+	case p.Auto:
+		v.paused.SetText("Paused automatically (" + p.Reason + "): proxies send no new requests; the VM stays up and resumes by itself when that is over. Resume to work anyway.")
+		v.resume.Enable()
 	case p.Indefinite():
 		v.paused.SetText("Paused until you resume: proxies send no new requests; the VM stays up.")
 		v.resume.Enable()

@@ -60,8 +60,9 @@ func (a Alert) Text() string { return a.Title + ": " + a.Body }
 
 // The alert rules' settings and times.
 const (
-	// SettingAlertGPUTempC is the GPU temperature limit in °C, read when
-	// the engine starts; DefaultGPUTempLimitC when unset.
+	// SettingAlertGPUTempC is the GPU temperature limit in °C, kept in
+	// step with Settings.GPUTempLimitC (and read while no Settings are
+	// stored); DefaultGPUTempLimitC when unset.
 	SettingAlertGPUTempC = "alerts.gpu_temp_c"
 	DefaultGPUTempLimitC = 85
 	// alertDownAfter is how long a worker must be down before it is
@@ -382,23 +383,19 @@ func capitalise(s string) string {
 	return strings.ToUpper(s[:1]) + s[1:]
 }
 
-// readGPUTempLimit reads SettingAlertGPUTempC; 0 (the default) when unset
-// or not a sensible temperature.
-func (s *Service) readGPUTempLimit(ctx context.Context, st *store.Store) int {
-	v, ok, err := st.Setting(ctx, SettingAlertGPUTempC)
-	if err != nil || !ok || strings.TrimSpace(v) == "" {
-		if err != nil {
-			s.log.Warn("read the GPU temperature limit", "error", err)
-		}
-		return 0
+// readSettings reads the settings in force at start: the stored ones
+// (ReadSettings), or the defaults when they cannot be read. An older
+// SettingAlertGPUTempC that is no sensible temperature is ignored.
+func (s *Service) readSettings(ctx context.Context, st *store.Store) Settings {
+	set, err := ReadSettings(ctx, st)
+	if err == nil {
+		err = set.Validate()
 	}
-	c, err := strconv.Atoi(strings.TrimSpace(v))
-	if err != nil || c < 40 || c > 120 {
-		s.log.Warn("ignoring the GPU temperature limit: want whole degrees Celsius from 40 to 120",
-			"setting", SettingAlertGPUTempC, "value", v, "default", DefaultGPUTempLimitC)
-		return 0
+	if err != nil {
+		s.log.Warn("using the default settings", "error", err)
+		return DefaultSettings()
 	}
-	return c
+	return set
 }
 
 // publishAlertsLocked tells subscribers about alerts and stores them as

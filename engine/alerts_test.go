@@ -401,14 +401,15 @@ func TestReadGPUTempLimit(t *testing.T) {
 	defer db.Close()
 	s := New(Options{Root: t.TempDir(), NVML: noNVML()})
 	defer s.Close()
-	if got := s.readGPUTempLimit(ctx, db); got != 0 {
+	if got := s.readSettings(ctx, db).GPUTempLimitC; got != DefaultGPUTempLimitC {
 		t.Errorf("unset: %d", got)
 	}
-	for v, want := range map[string]int{"78": 78, " 90 ": 90, "hot": 0, "300": 0, "-5": 0, "": 0} {
+	d := DefaultGPUTempLimitC
+	for v, want := range map[string]int{"78": 78, " 90 ": 90, "hot": d, "300": d, "-5": d, "": d} {
 		if err := db.SetSetting(ctx, SettingAlertGPUTempC, v); err != nil {
 			t.Fatal(err)
 		}
-		if got := s.readGPUTempLimit(ctx, db); got != want {
+		if got := s.readSettings(ctx, db).GPUTempLimitC; got != want {
 			t.Errorf("%q: %d, want %d", v, got, want)
 		}
 	}

@@ -43,6 +43,13 @@ type API interface {
 	// DiagBundle writes a redacted diagnostic bundle (a zip) to w and says
 	// what it holds; TON addresses are replaced unless includeAddresses.
 	DiagBundle(ctx context.Context, w io.Writer, includeAddresses bool) (diag.Manifest, error)
+	// Settings returns the stored settings (DefaultSettings before any
+	// were saved).
+	Settings(ctx context.Context) (Settings, error)
+	// SetSettings validates and stores the settings and applies them at
+	// once: the GPU alert limit, the automatic pause and the schedule. An
+	// invalid value is an error matching ErrInvalidSettings.
+	SetSettings(ctx context.Context, s Settings) error
 }
 
 // Mode is how the worker is run.

@@ -35,6 +35,11 @@ const (
 // no new requests; the VMs stay up. A zero Until lasts until Resume.
 type Pause struct {
 	Until time.Time `json:"until,omitzero"`
+	// Auto says the engine paused by itself (a hot GPU, the schedule);
+	// it resumes only such a pause, never one the user set.
+	Auto bool `json:"auto,omitempty"`
+	// Reason says why, for the user: "GPU too hot", "outside the schedule".
+	Reason string `json:"reason,omitempty"`
 }
 
 // PauseUntilTomorrow is the end of an "until tomorrow" pause: 08:00 the
@@ -59,6 +64,13 @@ func ReadPause(ctx context.Context, st *store.Store) (*Pause, error) {
 	if v == pauseIndefinite {
 		return &Pause{}, nil
 	}
+	if strings.HasPrefix(v, "{") {
+		var p Pause
+		if err := json.Unmarshal([]byte(v), &p); err != nil {
+			return nil, fmt.Errorf("stored pause %q is not readable; run `cocoon-provider resume` to clear it", v)
+		}
+		return &p, nil
+	}
 	t, err := time.Parse(time.RFC3339Nano, v)
 	if err != nil {
 		return nil, fmt.Errorf("stored pause %q is not a time; run `cocoon-provider resume` to clear it", v)
@@ -70,6 +82,12 @@ func writePause(ctx context.Context, st *store.Store, p *Pause) error {
 	v := ""
 	switch {
 	case p == nil:
+	case p.Auto || p.Reason != "":
+		b, err := json.Marshal(p)
+		if err != nil {
+			return err
+		}
+		v = string(b)
 	case p.Indefinite():
 		v = pauseIndefinite
 	default:

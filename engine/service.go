@@ -80,6 +80,10 @@ type Service struct {
 	// its events being stored, waited for before the store closes.
 	alerts      *alertDetector
 	alertWrites sync.WaitGroup
+	// settings are the settings in force (under mu); auto decides the
+	// automatic pause from them (Run's goroutine only).
+	settings Settings
+	auto     autopause
 }
 
 var _ API = (*Service)(nil)
@@ -127,13 +131,14 @@ func New(opts Options) *Service {
 	}
 	root := os.DirFS(opts.Root)
 	return &Service{
-		opts:    opts,
-		log:     opts.Logger,
-		root:    root,
-		scanner: gpu.NewScanner(gpu.Options{NVML: opts.NVML, FS: root, Now: opts.Now}),
-		state:   State{Mode: ModeDev, DataDir: opts.DataDir},
-		subs:    map[chan Event]struct{}{},
-		alerts:  newAlertDetector(0),
+		opts:     opts,
+		log:      opts.Logger,
+		root:     root,
+		scanner:  gpu.NewScanner(gpu.Options{NVML: opts.NVML, FS: root, Now: opts.Now}),
+		state:    State{Mode: ModeDev, DataDir: opts.DataDir},
+		subs:     map[chan Event]struct{}{},
+		alerts:   newAlertDetector(0),
+		settings: DefaultSettings(),
 	}
 }
 
@@ -207,11 +212,11 @@ func (s *Service) Run(ctx context.Context) error {
 		s.log.Error("database unavailable; nothing will be recorded", "error", err)
 		s.update(EventError, err.Error(), func(st *State) { st.StoreError = err.Error() })
 	} else {
-		limit := s.readGPUTempLimit(ctx, st)
+		set := s.readSettings(ctx, st)
 		s.mu.Lock()
 		s.store = st
-		s.alerts.gpuLimitC = limit
 		s.mu.Unlock()
+		s.applySettings(set)
 		defer func() {
 			s.mu.Lock()
 			s.store = nil
@@ -265,6 +270,9 @@ func (s *Service) Run(ctx context.Context) error {
 			}
 		case <-tick.C:
 			s.syncPause(ctx)
+			if st != nil {
+				s.autoPause(ctx)
+			}
 			s.reconcile(ctx)
 		}
 	}

@@ -17,6 +17,16 @@ var errNoStore = errors.New("the database is not open; see the error above (`coc
 
 // SetPause stores the pause and tells every worker now.
 func (s *Service) SetPause(ctx context.Context, p *Pause) error {
+	if p != nil && p.Auto {
+		cp := *p
+		cp.Auto = false // a pause asked for through the API is the user's
+		p = &cp
+	}
+	return s.setPause(ctx, p)
+}
+
+// setPause stores p and tells every worker now.
+func (s *Service) setPause(ctx context.Context, p *Pause) error {
 	db := s.currentStore()
 	if db == nil {
 		return errNoStore
@@ -50,12 +60,19 @@ func (s *Service) Payout(ctx context.Context) ([]TargetResult, error) {
 // publishPause puts p into State (and an event) when it changed.
 func (s *Service) publishPause(p *Pause) {
 	cur := s.State().Pause
-	if (cur == nil) == (p == nil) && (cur == nil || cur.Until.Equal(p.Until)) {
+	if (cur == nil) == (p == nil) && (cur == nil || (cur.Until.Equal(p.Until) && cur.Auto == p.Auto && cur.Reason == p.Reason)) {
 		return
 	}
 	msg := "workers resumed"
 	switch {
 	case p == nil:
+		if cur != nil && cur.Auto {
+			msg = "workers resumed automatically"
+		}
+	case p.Auto:
+		msg = "workers paused automatically: " + p.Reason
+	case p.Reason != "" && p.Indefinite():
+		msg = "workers paused until resumed: " + p.Reason
 	case p.Indefinite():
 		msg = "workers paused until resumed"
 	default:

@@ -31,6 +31,9 @@ type Fake struct {
 	logQuery  engine.LogQuery
 	diags     int
 	diagAddrs bool
+	settings  engine.Settings
+	// SetSettingsCalls counts SetSettings calls that stored settings.
+	SetSettingsCalls int
 	// Checks counts Check calls.
 	Checks int
 }
@@ -39,7 +42,34 @@ var _ engine.API = (*Fake)(nil)
 
 // New returns a Fake that reports r and inv, with st as its state.
 func New(st engine.State, r hostcheck.Report, inv gpu.Inventory) *Fake {
-	return &Fake{state: st, report: r, inventory: inv}
+	return &Fake{state: st, report: r, inventory: inv, settings: engine.DefaultSettings()}
+}
+
+// Settings implements engine.API.
+func (f *Fake) Settings(context.Context) (engine.Settings, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.settings, nil
+}
+
+// SetSettings implements engine.API: it validates and keeps s.
+func (f *Fake) SetSettings(_ context.Context, s engine.Settings) error {
+	if err := s.Validate(); err != nil {
+		return err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.settings = s
+	f.SetSettingsCalls++
+	return nil
+}
+
+// StoredSettings returns the settings held and how many times
+// SetSettings stored some.
+func (f *Fake) StoredSettings() (engine.Settings, int) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.settings, f.SetSettingsCalls
 }
 
 // FailChecks makes Check return err.

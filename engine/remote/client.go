@@ -487,6 +487,28 @@ func (c *Client) SetPause(ctx context.Context, p *engine.Pause) error {
 	return c.act(ctx, "/v1/pause", json.RawMessage(body))
 }
 
+// Settings implements engine.API.
+func (c *Client) Settings(ctx context.Context) (engine.Settings, error) {
+	var ws wireSettings
+	if err := c.getJSON(ctx, "/v1/settings", &ws); err != nil {
+		return engine.Settings{}, err
+	}
+	return ws.engine(), nil
+}
+
+// SetSettings implements engine.API.
+func (c *Client) SetSettings(ctx context.Context, s engine.Settings) error {
+	body, err := json.Marshal(toWireSettings(s))
+	if err != nil {
+		return err
+	}
+	resp, err := c.do(ctx, http.MethodPut, "/v1/settings", body)
+	if err != nil {
+		return err
+	}
+	return c.decode(ctx, resp, nil)
+}
+
 func (c *Client) act(ctx context.Context, path string, in any) error {
 	var a stateAnswer
 	if err := c.postJSON(ctx, path, in, &a); err != nil {

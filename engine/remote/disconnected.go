@@ -56,3 +56,7 @@ func (disconnected) Logs(context.Context, engine.LogQuery) (engine.LogPage, erro
 func (disconnected) DiagBundle(context.Context, io.Writer, bool) (diag.Manifest, error) {
 	return diag.Manifest{}, ErrNotConnected
 }
+func (disconnected) Settings(context.Context) (engine.Settings, error) {
+	return engine.Settings{}, ErrNotConnected
+}
+func (disconnected) SetSettings(context.Context, engine.Settings) error { return ErrNotConnected }

@@ -29,6 +29,10 @@
 //	                                          its manifest (JSON, base64) in the header
 //	                                          X-Cocoon-Diag-Manifest
 //	POST /v1/show                             asks the running app to show its window
+//	GET  /v1/settings                         the settings (gpu_temp_limit_c, pause_above_c,
+//	                                          resume_below_c, schedule, update_feed_url)
+//	PUT  /v1/settings                         body: the settings; the settings stored, or
+//	                                          400 invalid_settings saying what is wrong
 //
 // Errors the engine exports (engine.ErrNothingClaimable and the like) travel
 // as codes, so errors.Is works on the client.

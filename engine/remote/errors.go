@@ -57,6 +57,7 @@ var sentinels = []sentinel{
 	{"store_bad_path", store.ErrBadPath, http.StatusServiceUnavailable},
 	{"invalid", store.ErrInvalid, http.StatusBadRequest},
 	{"bad_log_query", engine.ErrBadLogQuery, http.StatusBadRequest},
+	{"invalid_settings", engine.ErrInvalidSettings, http.StatusBadRequest},
 	{"worker_not_ready", worker.ErrNotReady, http.StatusServiceUnavailable},
 	{"worker_response_too_large", worker.ErrResponseTooLarge, http.StatusBadGateway},
 	{"worker_unexpected_reply", worker.ErrUnexpectedReply, http.StatusBadGateway},

@@ -471,6 +471,10 @@ func TestRoutesAndLimits(t *testing.T) {
 		{"GET", "/v1/earnings/series?since=yesterday&bucket=1h", nil, 400, "bad_request"},
 		{"GET", "/v1/earnings/series?since=2024-05-01T00:00:00Z&bucket=hourly", nil, 400, "bad_request"},
 		{"GET", "/v1/ledger.csv", nil, 400, "bad_request"},
+		{"POST", "/v1/settings", nil, 405, "method_not_allowed"},
+		{"PUT", "/v1/settings", strings.NewReader(`{"gpu_temp_limit_c": "hot"}`), 400, "bad_request"},
+		{"PUT", "/v1/settings", strings.NewReader(`{"gpu_temp_limit_c": 85, "bogus": 1}`), 400, "bad_request"},
+		{"PUT", "/v1/settings", strings.NewReader(`{"gpu_temp_limit_c": 85, "pause_above_c": 80, "resume_below_c": 79}`), 400, "invalid_settings"},
 	}
 	for _, c := range cases {
 		status, body := call(c.method, c.path, c.body)

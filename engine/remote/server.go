@@ -79,7 +79,7 @@ var routes = map[string]string{
 	"/v1/check": http.MethodPost, "/v1/gpus": http.MethodGet, "/v1/dev/start": http.MethodPost,
 	"/v1/dev/stop": http.MethodPost, "/v1/pause": http.MethodPost, "/v1/payout": http.MethodPost,
 	"/v1/earnings/series": http.MethodGet, "/v1/ledger.csv": http.MethodGet, "/v1/show": http.MethodPost,
-	"/v1/logs": http.MethodGet, "/v1/diag": http.MethodPost,
+	"/v1/logs": http.MethodGet, "/v1/diag": http.MethodPost, "/v1/settings": http.MethodGet + ", " + http.MethodPut,
 }
 
 // Handler returns the API's HTTP handler. With authRequired every request
@@ -101,6 +101,8 @@ func (s *Server) Handler(authRequired bool) http.Handler {
 	mux.HandleFunc("POST /v1/show", s.show)
 	mux.HandleFunc("GET /v1/logs", s.logs)
 	mux.HandleFunc("POST /v1/diag", s.diag)
+	mux.HandleFunc("GET /v1/settings", s.getSettings)
+	mux.HandleFunc("PUT /v1/settings", s.putSettings)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		if m, ok := routes[r.URL.Path]; ok {
 			w.Header().Set("Allow", m)
@@ -192,6 +194,37 @@ func (s *Server) pause(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.act(w, r, s.api.SetPause(r.Context(), p))
+}
+
+func (s *Server) getSettings(w http.ResponseWriter, r *http.Request) {
+	set, err := s.api.Settings(r.Context())
+	if err != nil {
+		s.failErr(w, r, err, nil)
+		return
+	}
+	s.reply(w, r, toWireSettings(set))
+}
+
+// putSettings stores the settings in the body and answers with the
+// settings stored.
+func (s *Server) putSettings(w http.ResponseWriter, r *http.Request) {
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
+		s.badBody(w, r, err)
+		return
+	}
+	var ws wireSettings
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&ws); err != nil {
+		s.fail(w, r, http.StatusBadRequest, codeBadRequest, "the body is not settings: "+err.Error())
+		return
+	}
+	if err := s.api.SetSettings(r.Context(), ws.engine()); err != nil {
+		s.failErr(w, r, err, nil)
+		return
+	}
+	s.getSettings(w, r)
 }
 
 // act answers an action with the state after it.

@@ -444,6 +444,38 @@ func (w wireLogPage) engine() engine.LogPage {
 	return engine.LogPage{Lines: w.Lines, Truncated: w.Truncated, Source: w.Source}
 }
 
+// wireSettings is engine.Settings.
+type wireSettings struct {
+	GPUTempLimitC int           `json:"gpu_temp_limit_c"`
+	PauseAboveC   int           `json:"pause_above_c"`
+	ResumeBelowC  int           `json:"resume_below_c"`
+	Schedule      *wireSchedule `json:"schedule"`
+	UpdateFeedURL string        `json:"update_feed_url"`
+}
+
+// wireSchedule is engine.Schedule; Days[0] is Sunday.
+type wireSchedule struct {
+	Days [7]bool `json:"days"`
+	From string  `json:"from"`
+	To   string  `json:"to"`
+}
+
+func toWireSettings(s engine.Settings) wireSettings {
+	w := wireSettings{GPUTempLimitC: s.GPUTempLimitC, PauseAboveC: s.PauseAboveC, ResumeBelowC: s.ResumeBelowC, UpdateFeedURL: s.UpdateFeedURL}
+	if sc := s.Schedule; sc != nil {
+		w.Schedule = &wireSchedule{Days: sc.Days, From: sc.From, To: sc.To}
+	}
+	return w
+}
+
+func (w wireSettings) engine() engine.Settings {
+	s := engine.Settings{GPUTempLimitC: w.GPUTempLimitC, PauseAboveC: w.PauseAboveC, ResumeBelowC: w.ResumeBelowC, UpdateFeedURL: w.UpdateFeedURL}
+	if sc := w.Schedule; sc != nil {
+		s.Schedule = &engine.Schedule{Days: sc.Days, From: sc.From, To: sc.To}
+	}
+	return s
+}
+
 // diagManifestHeader carries a diagnostic bundle's manifest with the zip:
 // its JSON form (diag.Manifest's own tags), in padded standard base64 so
 // that any text in it travels safely in a header.

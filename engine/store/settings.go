@@ -33,3 +33,29 @@ func (s *Store) SetSetting(ctx context.Context, key, value string) error {
 	}
 	return nil
 }
+
+// SetSettings stores several settings at once: all of them or, on an
+// error, none.
+func (s *Store) SetSettings(ctx context.Context, kv map[string]string) error {
+	for k := range kv {
+		if k == "" {
+			return fmt.Errorf("set settings: %w: empty key", ErrInvalid)
+		}
+	}
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return classify(s.path, "set settings", err)
+	}
+	defer tx.Rollback()
+	for k, v := range kv {
+		if _, err := tx.ExecContext(ctx,
+			`INSERT INTO settings (key, value) VALUES (?, ?)
+			 ON CONFLICT (key) DO UPDATE SET value = excluded.value`, k, v); err != nil {
+			return classify(s.path, fmt.Sprintf("set setting %q", k), err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return classify(s.path, "set settings", err)
+	}
+	return nil
+}

@@ -36,3 +36,25 @@ func TestSettings(t *testing.T) {
 		t.Errorf("SetSetting with empty key = %v, want ErrInvalid", err)
 	}
 }
+
+func TestSetSettingsTogether(t *testing.T) {
+	s := openTemp(t)
+	ctx := t.Context()
+	if err := s.SetSetting(ctx, "a", "old"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SetSettings(ctx, map[string]string{"a": "1", "b": "2"}); err != nil {
+		t.Fatalf("SetSettings: %v", err)
+	}
+	for k, w := range map[string]string{"a": "1", "b": "2"} {
+		if v, ok, err := s.Setting(ctx, k); v != w || !ok || err != nil {
+			t.Errorf("Setting(%q) = %q, %v, %v; want %q", k, v, ok, err, w)
+		}
+	}
+	if err := s.SetSettings(ctx, map[string]string{"a": "3", "": "x"}); !errors.Is(err, ErrInvalid) {
+		t.Errorf("SetSettings with an empty key = %v, want ErrInvalid", err)
+	}
+	if v, _, _ := s.Setting(ctx, "a"); v != "1" {
+		t.Errorf("a failed SetSettings changed a to %q", v)
+	}
+}

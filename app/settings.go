@@ -1,0 +1,375 @@
+package app
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync/atomic"
+
+	"fyne.io/fyne/v2"
+	"fyne.io/fyne/v2/container"
+	"fyne.io/fyne/v2/theme"
+	"fyne.io/fyne/v2/widget"
+
+	"github.com/cocoon-provider/cocoon-provider/engine"
+)
+
+// settingsDayOrder lists the days as the tab shows them, Monday first;
+// the numbers index engine.Schedule.Days (Sunday is 0).
+var settingsDayOrder = []struct {
+	day   int
+	label string
+}{{1, "Mon"}, {2, "Tue"}, {3, "Wed"}, {4, "Thu"}, {5, "Fri"}, {6, "Sat"}, {0, "Sun"}}
+
+// settingsView edits the settings the engine enforces: the GPU alert
+// limit, the automatic pause for hot GPUs, the working schedule and the
+// update feed; and, where the desktop offers it, starting with the
+// session. Save stores them through the engine, which applies them at
+// once. Its fields are touched on the UI thread only.
+type settingsView struct {
+	api       engine.API
+	autostart Autostart
+	content   fyne.CanvasObject
+
+	limit       *widget.Entry
+	pauseOff    *widget.Check
+	pauseAbove  *widget.Entry
+	resumeBelow *widget.Entry
+	scheduleOn  *widget.Check
+	days        [7]*widget.Check // by engine day (Sunday is 0)
+	from, to    *widget.Entry
+	feed        *widget.Entry
+	startup     *widget.Check
+	save        *widget.Button
+	status      *widget.Label
+
+	// saved is the form as last loaded or saved; Save is enabled while
+	// the form differs from it.
+	saved settingsForm
+	// filling: the form is being set from the engine; changes are not edits.
+	filling bool
+	// visible says whether the tab is shown; stale that the form was not
+	// loaded yet from the host the app now watches.
+	visible bool
+	stale   atomic.Bool
+	// shown closes once the loaded settings are on screen; done closes
+	// once the last save finished (tests wait on them).
+	shown <-chan struct{}
+	done  <-chan struct{}
+}
+
+// settingsForm is what the form holds, as typed.
+type settingsForm struct {
+	limit, pauseAbove, resumeBelow string
+	pauseOff, scheduleOn           bool
+	days                           [7]bool
+	from, to, feed                 string
+	startup                        bool
+}
+
+// newSettingsView builds the tab and loads the settings in the
+// background; autostart may be nil (the check is then hidden).
+func newSettingsView(ctx context.Context, api engine.API, autostart Autostart) *settingsView {
+	v := &settingsView{
+		api: api, autostart: autostart,
+		limit: widget.NewEntry(), pauseAbove: widget.NewEntry(), resumeBelow: widget.NewEntry(),
+		from: widget.NewEntry(), to: widget.NewEntry(), feed: widget.NewEntry(),
+		status: wrapLabel(""),
+	}
+	changed := func() { v.edited() }
+	changedText := func(string) { v.edited() }
+	for _, e := range []*widget.Entry{v.limit, v.pauseAbove, v.resumeBelow, v.from, v.to, v.feed} {
+		e.OnChanged = changedText
+	}
+	v.limit.SetPlaceHolder(strconv.Itoa(engine.DefaultGPUTempLimitC))
+	v.pauseAbove.SetPlaceHolder("e.g. 83")
+	v.resumeBelow.SetPlaceHolder("e.g. 75")
+	v.from.SetPlaceHolder("22:00")
+	v.to.SetPlaceHolder("06:00")
+	v.feed.SetPlaceHolder("empty: the project's releases")
+	v.pauseOff = widget.NewCheck("Off", func(bool) { v.enableFields(); changed() })
+	v.scheduleOn = widget.NewCheck("Work only at these times", func(bool) { v.enableFields(); changed() })
+	dayChecks := container.NewHBox()
+	for _, d := range settingsDayOrder {
+		c := widget.NewCheck(d.label, func(bool) { changed() })
+		v.days[d.day] = c
+		dayChecks.Add(c)
+	}
+	v.startup = widget.NewCheck("Start with the session", func(bool) { changed() })
+	if autostart == nil {
+		v.startup.Hide()
+	}
+	v.save = widget.NewButtonWithIcon("Save", theme.DocumentSaveIcon(), func() { v.done = v.saveNow(ctx) })
+	v.save.Importance = widget.HighImportance
+	v.save.Disable()
+
+	celsius := func(e *widget.Entry) fyne.CanvasObject {
+		return container.NewBorder(nil, nil, nil, widget.NewLabel("°C"), e)
+	}
+	alerts := widget.NewCard("GPU temperature", "an alert when a GPU reaches the limit",
+		widget.NewForm(widget.NewFormItem("Alert limit", celsius(v.limit))))
+	pause := widget.NewCard("Pause when hot", "the workers take no new requests while a GPU is this hot, and go on once every GPU stayed cool for a minute",
+		container.NewVBox(v.pauseOff, widget.NewForm(
+			widget.NewFormItem("Pause above", celsius(v.pauseAbove)),
+			widget.NewFormItem("Resume below", celsius(v.resumeBelow)))))
+	schedule := widget.NewCard("Schedule", "outside these times the workers pause (local time; a time to before the time from runs overnight)",
+		container.NewVBox(v.scheduleOn, dayChecks, widget.NewForm(
+			widget.NewFormItem("From", v.from), widget.NewFormItem("To", v.to))))
+	other := widget.NewCard("Updates and start", "",
+		container.NewVBox(widget.NewForm(widget.NewFormItem("Update feed URL", v.feed)), v.startup))
+	v.content = container.NewVScroll(container.NewVBox(alerts, pause, schedule, other,
+		container.NewHBox(v.save), v.status))
+	v.enableFields()
+	v.stale.Store(true)
+	if sw, ok := api.(*apiSwitch); ok {
+		go v.followSwitch(ctx, sw)
+	}
+	return v
+}
+
+// followSwitch marks the form stale when the app switches to another
+// host: the settings shown are the other host's.
+func (v *settingsView) followSwitch(ctx context.Context, sw *apiSwitch) {
+	for {
+		_, changed := sw.current()
+		select {
+		case <-ctx.Done():
+			return
+		case <-changed:
+			v.stale.Store(true)
+		}
+	}
+}
+
+// setVisible tells the view whether its tab is shown; showing it loads
+// the settings, unless the form holds edits not yet saved (of the same
+// host).
+func (v *settingsView) setVisible(ctx context.Context, visible bool) {
+	v.visible = visible
+	if visible && (v.stale.Load() || v.form() == v.saved) {
+		v.shown = v.load(ctx)
+	}
+}
+
+// load reads the settings in the background and puts them into the form;
+// the returned channel closes once they are on screen.
+func (v *settingsView) load(ctx context.Context) <-chan struct{} {
+	v.stale.Store(false)
+	done := make(chan struct{})
+	go func() {
+		set, err := v.api.Settings(ctx)
+		fyne.Do(func() {
+			defer close(done)
+			if err != nil {
+				v.showError("Could not read the settings: " + err.Error())
+				return
+			}
+			v.fill(set)
+		})
+	}()
+	return done
+}
+
+// fill puts set into the form and takes it as the saved state.
+func (v *settingsView) fill(set engine.Settings) {
+	v.filling = true
+	defer func() { v.filling = false }()
+	v.limit.SetText(strconv.Itoa(set.GPUTempLimitC))
+	v.pauseOff.SetChecked(set.PauseAboveC == 0)
+	v.pauseAbove.SetText("")
+	v.resumeBelow.SetText("")
+	if set.PauseAboveC != 0 {
+		v.pauseAbove.SetText(strconv.Itoa(set.PauseAboveC))
+		v.resumeBelow.SetText(strconv.Itoa(set.ResumeBelowC))
+	}
+	sc := set.Schedule
+	v.scheduleOn.SetChecked(sc != nil)
+	if sc == nil {
+		sc = &engine.Schedule{}
+	}
+	for d, c := range v.days {
+		c.SetChecked(sc.Days[d])
+	}
+	v.from.SetText(sc.From)
+	v.to.SetText(sc.To)
+	v.feed.SetText(set.UpdateFeedURL)
+	if v.autostart != nil {
+		v.startup.SetChecked(v.autostart.Enabled())
+	}
+	v.enableFields()
+	v.saved = v.form()
+	v.save.Disable()
+}
+
+// form returns what the form holds.
+func (v *settingsView) form() settingsForm {
+	f := settingsForm{limit: v.limit.Text, pauseAbove: v.pauseAbove.Text, resumeBelow: v.resumeBelow.Text,
+		pauseOff: v.pauseOff.Checked, scheduleOn: v.scheduleOn.Checked, from: v.from.Text, to: v.to.Text,
+		feed: v.feed.Text, startup: v.startup.Checked}
+	for d, c := range v.days {
+		f.days[d] = c.Checked
+	}
+	return f
+}
+
+// edited follows a change of the form: Save is enabled while it differs
+// from what was saved.
+func (v *settingsView) edited() {
+	if v.filling || v.save == nil {
+		return
+	}
+	if v.form() == v.saved {
+		v.save.Disable()
+	} else {
+		v.save.Enable()
+		v.status.SetText("")
+	}
+}
+
+// enableFields disables the fields a check turns off.
+func (v *settingsView) enableFields() {
+	for _, e := range []*widget.Entry{v.pauseAbove, v.resumeBelow} {
+		if v.pauseOff.Checked {
+			e.Disable()
+		} else {
+			e.Enable()
+		}
+	}
+	for _, c := range v.days {
+		if v.scheduleOn.Checked {
+			c.Enable()
+		} else {
+			c.Disable()
+		}
+	}
+	for _, e := range []*widget.Entry{v.from, v.to} {
+		if v.scheduleOn.Checked {
+			e.Enable()
+		} else {
+			e.Disable()
+		}
+	}
+}
+
+// settings reads the form; an error says what to correct.
+func (v *settingsView) settings() (engine.Settings, error) {
+	var set engine.Settings
+	num := func(e *widget.Entry, what string) (int, error) {
+		n, err := strconv.Atoi(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(e.Text), "°C")))
+		if err != nil {
+			return 0, fmt.Errorf("%s must be a whole number of °C, not %q", what, e.Text)
+		}
+		return n, nil
+	}
+	var err error
+	if set.GPUTempLimitC, err = num(v.limit, "the GPU temperature alert limit"); err != nil {
+		return set, err
+	}
+	if !v.pauseOff.Checked {
+		if set.PauseAboveC, err = num(v.pauseAbove, "pause above"); err != nil {
+			return set, err
+		}
+		if set.PauseAboveC == 0 {
+			return set, fmt.Errorf("pause above must be a temperature; tick Off to turn the pause off")
+		}
+		if set.ResumeBelowC, err = num(v.resumeBelow, "resume below"); err != nil {
+			return set, err
+		}
+	}
+	if v.scheduleOn.Checked {
+		sc := &engine.Schedule{From: strings.TrimSpace(v.from.Text), To: strings.TrimSpace(v.to.Text)}
+		for d, c := range v.days {
+			sc.Days[d] = c.Checked
+		}
+		set.Schedule = sc
+	}
+	set.UpdateFeedURL = strings.TrimSpace(v.feed.Text)
+	return set, set.Validate()
+}
+
+// saveNow checks the form and stores it in the background; the returned
+// channel closes once the outcome is on screen.
+func (v *settingsView) saveNow(ctx context.Context) <-chan struct{} {
+	done := make(chan struct{})
+	set, err := v.settings()
+	if err != nil {
+		v.showError(sentence(err.Error()))
+		close(done)
+		return done
+	}
+	if v.stale.Load() {
+		v.showError("The settings were not loaded from this host yet; they are being loaded now: check them and save again.")
+		v.shown = v.load(ctx)
+		close(done)
+		return done
+	}
+	form := v.form()
+	startupChanged := v.autostart != nil && form.startup != v.autostart.Enabled()
+	v.save.Disable()
+	v.status.Importance = widget.LowImportance
+	v.status.SetText("Saving…")
+	go func() {
+		err := v.api.SetSettings(ctx, set)
+		var aerr error
+		if err == nil && startupChanged {
+			aerr = v.autostart.Set(form.startup)
+		}
+		fyne.Do(func() {
+			defer close(done)
+			if err != nil {
+				v.showError("Not saved: " + err.Error())
+				v.edited()
+				return
+			}
+			v.saved = form
+			if v.autostart != nil {
+				v.saved.startup = v.autostart.Enabled()
+			}
+			if aerr != nil {
+				v.showError("Saved, but starting with the session could not be changed: " + aerr.Error())
+				return
+			}
+			v.edited()
+			v.status.Importance = widget.SuccessImportance
+			v.status.SetText("Saved.")
+		})
+	}()
+	return done
+}
+
+// setAutostart offers "Start with the session" backed by a; nil hides it.
+func (v *settingsView) setAutostart(a Autostart) {
+	v.autostart = a
+	if a == nil {
+		v.startup.Hide()
+		return
+	}
+	v.filling = true
+	v.startup.SetChecked(a.Enabled())
+	v.filling = false
+	v.saved.startup = v.startup.Checked
+	v.startup.Show()
+	v.edited()
+}
+
+// showError puts msg under the form.
+func (v *settingsView) showError(msg string) {
+	v.status.Importance = widget.DangerImportance
+	v.status.SetText(msg)
+	if v.form() != v.saved {
+		v.save.Enable()
+	}
+}
+
+// sentence starts msg with a capital letter and ends it with a full stop.
+func sentence(msg string) string {
+	if msg == "" {
+		return msg
+	}
+	msg = strings.ToUpper(msg[:1]) + msg[1:]
+	if !strings.HasSuffix(msg, ".") {
+		msg += "."
+	}
+	return msg
+}

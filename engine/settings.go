@@ -1,0 +1,236 @@
+package engine
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/cocoon-provider/cocoon-provider/engine/store"
+)
+
+// Settings are the user's settings the engine enforces. They are stored
+// as one JSON value (SettingApp); SettingAlertGPUTempC and
+// SettingUpdateFeedURL are written in step with it for older versions of
+// the app, but the engine and the CLI read them only while SettingApp is
+// not stored yet.
+type Settings struct {
+	// GPUTempLimitC is the GPU temperature alert limit in °C (40–120).
+	GPUTempLimitC int `json:"gpu_temp_limit_c"`
+	// PauseAboveC pauses the workers while a GPU is at or above it (°C);
+	// 0 turns the automatic pause off.
+	PauseAboveC int `json:"pause_above_c"`
+	// ResumeBelowC resumes them once every GPU stayed at or below it for
+	// a minute; at least ResumeMarginC under PauseAboveC.
+	ResumeBelowC int `json:"resume_below_c"`
+	// Schedule says when the workers may work; nil is always.
+	Schedule *Schedule `json:"schedule,omitempty"`
+	// UpdateFeedURL is the release feed's address (a mirror); empty is
+	// the project's releases.
+	UpdateFeedURL string `json:"update_feed_url,omitempty"`
+}
+
+// Schedule is a weekly working time, in local time.
+type Schedule struct {
+	// Days are the days the working time starts on; Sunday is 0.
+	Days [7]bool `json:"days"`
+	// From and To are "HH:MM". To before From runs over midnight into the
+	// next day.
+	From string `json:"from"`
+	To   string `json:"to"`
+}
+
+// Settings keys and limits.
+const (
+	// SettingApp holds Settings as JSON.
+	SettingApp = "app.settings"
+	// SettingUpdateFeedURL is the release feed's address, kept in step
+	// with Settings.UpdateFeedURL.
+	SettingUpdateFeedURL = "update.feed_url"
+	// ResumeMarginC is the least gap between PauseAboveC and ResumeBelowC.
+	ResumeMarginC = 3
+	minTempC      = 40
+	maxTempC      = 120
+	minResumeC    = 20
+)
+
+// ErrInvalidSettings is wrapped by the errors of Settings.Validate.
+var ErrInvalidSettings = errors.New("invalid settings")
+
+// settingsError is a validation error: its text is the sentence alone,
+// and it matches ErrInvalidSettings.
+type settingsError struct{ msg string }
+
+func (e *settingsError) Error() string        { return e.msg }
+func (e *settingsError) Is(target error) bool { return target == ErrInvalidSettings }
+
+func invalidf(format string, args ...any) error {
+	return &settingsError{msg: fmt.Sprintf(format, args...)}
+}
+
+// DefaultSettings are the settings before the user changed any.
+func DefaultSettings() Settings {
+	return Settings{GPUTempLimitC: DefaultGPUTempLimitC}
+}
+
+// Validate says what is wrong with s, in a sentence for the user.
+func (s Settings) Validate() error {
+	if s.GPUTempLimitC < minTempC || s.GPUTempLimitC > maxTempC {
+		return invalidf("the GPU temperature alert limit must be %d to %d °C, not %d", minTempC, maxTempC, s.GPUTempLimitC)
+	}
+	if s.PauseAboveC != 0 {
+		if s.PauseAboveC < minTempC || s.PauseAboveC > maxTempC {
+			return invalidf("pause above must be %d to %d °C (or off), not %d", minTempC, maxTempC, s.PauseAboveC)
+		}
+		if s.ResumeBelowC < minResumeC {
+			return invalidf("resume below must be at least %d °C, not %d", minResumeC, s.ResumeBelowC)
+		}
+		if s.ResumeBelowC > s.PauseAboveC-ResumeMarginC {
+			return invalidf("resume below must be at least %d °C under pause above (%d °C), not %d", ResumeMarginC, s.PauseAboveC, s.ResumeBelowC)
+		}
+	}
+	if sc := s.Schedule; sc != nil {
+		if sc.Days == [7]bool{} {
+			return invalidf("the schedule needs at least one day (or no schedule: always work)")
+		}
+		from, err := parseClock(sc.From)
+		if err != nil {
+			return invalidf("schedule from: %v", err)
+		}
+		to, err := parseClock(sc.To)
+		if err != nil {
+			return invalidf("schedule to: %v", err)
+		}
+		if from == to {
+			return invalidf("the schedule's from and to are both %s; for all day, leave the schedule off", sc.From)
+		}
+	}
+	if u := strings.TrimSpace(s.UpdateFeedURL); u != "" {
+		p, err := url.Parse(u)
+		if err != nil || (p.Scheme != "https" && p.Scheme != "http") || p.Host == "" {
+			return invalidf("the update feed URL %q must be an address such as https://example.org/releases.json", u)
+		}
+	}
+	return nil
+}
+
+// parseClock reads "HH:MM" as minutes after midnight.
+func parseClock(s string) (int, error) {
+	h, m, ok := strings.Cut(strings.TrimSpace(s), ":")
+	hh, err1 := strconv.Atoi(h)
+	mm, err2 := strconv.Atoi(m)
+	if !ok || err1 != nil || err2 != nil || len(m) != 2 || hh < 0 || hh > 23 || mm < 0 || mm > 59 {
+		return 0, fmt.Errorf("%q is not a time of day such as 08:00 or 22:30", s)
+	}
+	return hh*60 + mm, nil
+}
+
+// Inside reports whether t (in its own location) is in the working time.
+// A time from To onwards is outside; a working time over midnight belongs
+// to the day it starts on.
+func (sc Schedule) Inside(t time.Time) bool {
+	from, err1 := parseClock(sc.From)
+	to, err2 := parseClock(sc.To)
+	if err1 != nil || err2 != nil {
+		return true // Validate refuses these; never pause on a broken schedule
+	}
+	now := t.Hour()*60 + t.Minute()
+	day := int(t.Weekday())
+	if from < to {
+		return sc.Days[day] && now >= from && now < to
+	}
+	// Over midnight: the evening of a working day, or the morning after one.
+	return (sc.Days[day] && now >= from) || (sc.Days[(day+6)%7] && now < to)
+}
+
+// ReadSettings returns the stored settings: SettingApp, or before it was
+// first written the defaults with the older single settings read in.
+func ReadSettings(ctx context.Context, st *store.Store) (Settings, error) {
+	v, ok, err := st.Setting(ctx, SettingApp)
+	if err != nil {
+		return Settings{}, err
+	}
+	if ok && strings.TrimSpace(v) != "" {
+		s := DefaultSettings()
+		if err := json.Unmarshal([]byte(v), &s); err != nil {
+			return Settings{}, fmt.Errorf("the stored settings are not readable (%v); save them again in the Settings tab", err)
+		}
+		return s, nil
+	}
+	s := DefaultSettings()
+	if v, ok, err := st.Setting(ctx, SettingAlertGPUTempC); err != nil {
+		return Settings{}, err
+	} else if c, cerr := strconv.Atoi(strings.TrimSpace(v)); ok && cerr == nil && c >= minTempC && c <= maxTempC {
+		s.GPUTempLimitC = c
+	}
+	if v, ok, err := st.Setting(ctx, SettingUpdateFeedURL); err != nil {
+		return Settings{}, err
+	} else if ok {
+		s.UpdateFeedURL = strings.TrimSpace(v)
+	}
+	return s, nil
+}
+
+// WriteSettings validates s and stores it, with the older single
+// settings in step, in one transaction.
+func WriteSettings(ctx context.Context, st *store.Store, s Settings) error {
+	s.UpdateFeedURL = strings.TrimSpace(s.UpdateFeedURL)
+	if err := s.Validate(); err != nil {
+		return err
+	}
+	b, err := json.Marshal(s)
+	if err != nil {
+		return err
+	}
+	return st.SetSettings(ctx, map[string]string{
+		SettingApp:           string(b),
+		SettingAlertGPUTempC: strconv.Itoa(s.GPUTempLimitC),
+		SettingUpdateFeedURL: s.UpdateFeedURL,
+	})
+}
+
+// Settings implements API.
+func (s *Service) Settings(ctx context.Context) (Settings, error) {
+	db := s.currentStore()
+	if db == nil {
+		return Settings{}, errNoStore
+	}
+	return ReadSettings(ctx, db)
+}
+
+// SetSettings implements API: it stores the settings and applies them at
+// once (the alert limit; the automatic pause at the next sample).
+func (s *Service) SetSettings(ctx context.Context, set Settings) error {
+	if err := set.Validate(); err != nil {
+		return err
+	}
+	db := s.currentStore()
+	if db == nil {
+		return errNoStore
+	}
+	if err := WriteSettings(ctx, db, set); err != nil {
+		return err
+	}
+	s.applySettings(set)
+	s.recordEvent("settings.changed", "settings saved", nil)
+	return nil
+}
+
+// applySettings makes set the settings in force.
+func (s *Service) applySettings(set Settings) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.settings = set
+	s.alerts.gpuLimitC = set.GPUTempLimitC
+}
+
+// currentSettings are the settings in force.
+func (s *Service) currentSettings() Settings {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.settings
+}
