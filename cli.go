@@ -35,6 +35,8 @@ Usage:
                                        and --api with a token), logs to stderr (the journal under systemd)
   cocoon-provider --remote URL --token-file FILE [--fingerprint HEX]
                                        the desktop app watching another host's control API
+  cocoon-provider watch --remote URL --token-file FILE [--fingerprint HEX] [--every 10s]
+                                       the same from a terminal: progress, messages and alerts
   cocoon-provider doctor [--json]      check whether this machine can earn, and what is missing
   cocoon-provider gpus [--json] [--watch]
                                        list GPUs with live telemetry
@@ -235,6 +237,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = cmdAttest(ctx, rest, stdout, stderr)
 	case "wallet":
 		err = cmdWallet(ctx, rest, stdout, stderr)
+	case "watch":
+		err = cmdWatch(ctx, rest, stdout, stderr)
 	case "autostart":
 		err = cmdAutostart(ctx, rest, stdout, stderr)
 	case "update":

@@ -5,9 +5,12 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"strings"
+	"time"
 
+	"github.com/cocoon-provider/cocoon-provider/engine"
 	"github.com/cocoon-provider/cocoon-provider/engine/remote"
 )
 
@@ -36,4 +39,61 @@ func (r *remoteFlags) dial(ctx context.Context) (*remote.Client, error) {
 		return nil, errors.New("--remote needs the worker host's token: copy its api-token file here and give --token-file FILE (or set $COCOON_PROVIDER_TOKEN)")
 	}
 	return remote.Dial(ctx, r.target, token, r.fingerprint)
+}
+
+// cmdWatch is `watch --remote URL`: follow a worker host from a terminal
+// (the monitor of builds without the desktop app, e.g. on macOS): its
+// state once, then a progress line every interval and every message,
+// pause and alert as it happens.
+func cmdWatch(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("watch", stderr)
+	var rf remoteFlags
+	rf.register(fs)
+	every := fs.Duration("every", 10*time.Second, "print a progress line this often")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if rf.target == "" {
+		return errors.New("watch needs the worker host: --remote https://HOST:PORT --token-file FILE (the host runs `cocoon-provider run --headless --api …`)")
+	}
+	if *every < time.Second {
+		return fmt.Errorf("--every %s is too short: use 1s or more", *every)
+	}
+	client, err := rf.dial(ctx)
+	if err != nil {
+		return err
+	}
+	defer client.Close()
+	fmt.Fprintf(stdout, "Watching %s (%s). Ctrl-C stops watching; the worker goes on.\n", rf.target, client.ServerVersion())
+	events := client.Subscribe(ctx)
+	tick := time.NewTicker(*every)
+	defer tick.Stop()
+	stamp := func() string { return time.Now().Format("15:04:05") }
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case ev, ok := <-events:
+			if !ok {
+				return nil
+			}
+			switch {
+			case ev.Kind == engine.EventAlert && ev.Alert != nil:
+				fmt.Fprintf(stdout, "%s  %s: %s\n", stamp(), ev.Alert.Title, ev.Alert.Body)
+			case ev.Message != "":
+				fmt.Fprintf(stdout, "%s  %s\n", stamp(), ev.Message)
+			}
+		case <-tick.C:
+			st := client.State()
+			if st.StoreError != "" {
+				fmt.Fprintf(stdout, "%s  %s\n", stamp(), st.StoreError)
+				continue
+			}
+			line := progressLine(st)
+			if line == "" {
+				line = "no worker is serving on the host"
+			}
+			fmt.Fprintf(stdout, "%s  %s\n", stamp(), line)
+		}
+	}
 }
