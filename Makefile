@@ -11,7 +11,7 @@ export CGO_CFLAGS ?= -O2 -g -Wno-deprecated-declarations
 # Arguments for `make run`, e.g. make run ARGS="doctor".
 ARGS     ?=
 
-.PHONY: all deps build build-nogui cross run dev image doctor test test-unit test-wallet test-ui test-vm vet lint bench measure clean
+.PHONY: all deps build build-nogui cross run dev image doctor test test-unit test-wallet test-ui test-vm vet lint bench measure clean fuzz
 
 all: build
 
@@ -110,3 +110,9 @@ test-package: package
 clean:
 	rm -rf bin
 	rm -rf dist
+
+# Every Go fuzz target in the module for FUZZTIME each (make fuzz
+# FUZZTIME=30s for a quick pass); prints what held. Not part of `make test`.
+FUZZTIME ?= 10m
+fuzz:
+	@GO='$(GO)' FUZZTIME='$(FUZZTIME)' packaging/scripts/fuzz.sh

@@ -63,3 +63,59 @@ func FuzzParseAddress(f *testing.F) {
 		}
 	})
 }
+
+// FuzzParseAnyAddress: errors are *AddressError of a known kind with a
+// zero Address; an accepted address is on the basechain or the
+// masterchain, and every canonical form of it (raw, both user-friendly
+// flag pairs, as typed, its text encoding) parses back to the same
+// account, the text encoding with the same flags.
+func FuzzParseAnyAddress(f *testing.F) {
+	h := mustHash(f, vecRaw)
+	for _, s := range []string{vecRaw, vecUQ, vecEQ, vecTestnetUQ, vecTestnetEQ, toStd(vecEQ),
+		"-1:" + vecRaw[2:], "1:" + vecRaw[2:], "-129:" + vecRaw[2:], "0:abc", vecUQ + "==", " " + vecUQ + "\n",
+		friendly(0, 0, h), friendly(0x11, 0xff, h), friendly(0x51, 5, h), friendly(0x91, 0xff, h),
+		"Ef8zMzMzMzMzMzMzMzMzMzMzMzMzMzMzMzMzMzMzMzMzM0vF", "", ":", "0:", "\u200b" + vecEQ} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, in string) {
+		a, err := ParseAnyAddress(in)
+		if err != nil {
+			var ae *AddressError
+			if !errors.As(err, &ae) || ae.Msg == "" || !a.IsZero() {
+				t.Fatalf("%q: error %T %v", in, err, err)
+			}
+			known := false
+			for _, k := range addressErrKinds {
+				known = known || errors.Is(err, k)
+			}
+			if !known {
+				t.Fatalf("%q: unknown kind %v", in, ae.Kind)
+			}
+			return
+		}
+		if a.IsZero() || (a.Workchain() != BasechainID && a.Workchain() != MasterchainID) {
+			t.Fatalf("%q: accepted %s", in, a.Raw())
+		}
+		for _, s := range []string{a.Raw(), a.AsTyped(), a.Display(),
+			a.UserFriendly(true, false), a.UserFriendly(false, false), a.UserFriendly(true, true), a.UserFriendly(false, true)} {
+			b, err := ParseAnyAddress(s)
+			if err != nil || !b.Equal(a) {
+				t.Fatalf("%q: %s does not parse back: %v", in, s, err)
+			}
+		}
+		txt, err := a.MarshalText()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var b Address
+		if err := b.UnmarshalText(txt); err != nil || !b.Equal(a) || b.Bounceable() != a.Bounceable() || b.TestnetOnly() != a.TestnetOnly() {
+			t.Fatalf("%q: text %s does not round-trip: %v", in, txt, err)
+		}
+		// ParseAddress accepts a subset: what it accepts is the same account.
+		for _, net := range []Network{Mainnet, Testnet} {
+			if p, err := ParseAddress(in, net); err == nil && !p.Equal(a) {
+				t.Fatalf("%q: ParseAddress and ParseAnyAddress disagree on %s", in, net)
+			}
+		}
+	})
+}

@@ -21,7 +21,7 @@ var timeType = reflect.TypeFor[time.Time]()
 // value, so a field the wire drops (or mixes up with another) shows up as
 // a difference after a round trip.
 type filler struct {
-	t *testing.T
+	t testing.TB
 	n int
 }
 
@@ -86,7 +86,7 @@ func (f *filler) fill(v reflect.Value, path string, depth int) {
 	}
 }
 
-func filled[T any](t *testing.T) T {
+func filled[T any](t testing.TB) T {
 	t.Helper()
 	var v T
 	(&filler{t: t}).fill(reflect.ValueOf(&v).Elem(), reflect.TypeFor[T]().Name(), 0)
