@@ -11,6 +11,7 @@ import (
 	fyneapp "fyne.io/fyne/v2/app"
 	"fyne.io/fyne/v2/container"
 	"fyne.io/fyne/v2/dialog"
+	"fyne.io/fyne/v2/lang"
 	"fyne.io/fyne/v2/widget"
 
 	"github.com/cocoon-provider/cocoon-provider/app/tray"
@@ -64,6 +65,7 @@ func Run(ctx context.Context, api engine.API, opts Options) (QuitChoice, error) 
 	if err := checkDisplay(os.Getenv); err != nil {
 		return choice, err
 	}
+	registerTranslations()
 	a := fyneapp.NewWithID(ID)
 	a.SetIcon(assets.Icon)
 	w := a.NewWindow("Cocoon Provider")
@@ -101,8 +103,8 @@ func Run(ctx context.Context, api engine.API, opts Options) (QuitChoice, error) 
 			return
 		}
 		w.Show()
-		ask := dialog.NewCustomConfirm("Quit Cocoon Provider", "Keep it running", "Stop the worker",
-			widget.NewLabel("The worker is running. Keep it running in the background (it goes on earning,\nthe tray icon goes), or stop it with the app?"),
+		ask := dialog.NewCustomConfirm(lang.L("Quit Cocoon Provider"), lang.L("Keep it running"), lang.L("Stop the worker"),
+			widget.NewLabel(lang.L("The worker is running. Keep it running in the background (it goes on earning,\nthe tray icon goes), or stop it with the app?")),
 			func(keep bool) {
 				if keep {
 					choice = QuitLeaveRunning
@@ -209,13 +211,13 @@ func newMainView(ctx context.Context, api *apiSwitch, prefs fyne.Preferences) *m
 	banner.Wrapping = fyne.TextWrapWord
 	v.banner = banner
 	v.top = container.NewBorder(nil, nil, nil, nil, banner)
-	earningsTab := container.NewTabItem("Earnings", v.earnings.content)
-	logsTab := container.NewTabItem("Logs", v.logs.content)
-	settingsTab := container.NewTabItem("Settings", v.settings.content)
+	earningsTab := container.NewTabItem(lang.L("Earnings"), v.earnings.content)
+	logsTab := container.NewTabItem(lang.L("Logs"), v.logs.content)
+	settingsTab := container.NewTabItem(lang.L("Settings"), v.settings.content)
 	tabs := container.NewAppTabs(
-		container.NewTabItem("Machine check", v.machine.content),
-		container.NewTabItem("GPUs", v.gpus.content),
-		container.NewTabItem("Worker", v.worker.content),
+		container.NewTabItem(lang.L("Machine check"), v.machine.content),
+		container.NewTabItem(lang.L("GPUs"), v.gpus.content),
+		container.NewTabItem(lang.L("Worker"), v.worker.content),
 		earningsTab,
 		logsTab,
 		settingsTab,
@@ -237,11 +239,11 @@ func newMainView(ctx context.Context, api *apiSwitch, prefs fyne.Preferences) *m
 // bannerText is the line above the tabs: the mode, and the remote host
 // when the app watches one.
 func bannerText(remote string) string {
-	const dev = "Dev mode (the default): nothing is earned. The machine check below says what earning on COCOON would need."
+	dev := lang.L("Dev mode (the default): nothing is earned. The machine check below says what earning on COCOON would need.")
 	if remote == "" {
 		return dev
 	}
-	return "Remote host " + remote + " · " + dev
+	return lang.L("Remote host {{.Host}} · {{.Banner}}", vals{"Host": remote, "Banner": dev})
 }
 
 // start runs the first check and follows engine events.

@@ -1,10 +1,9 @@
 package app
 
 import (
-	"fmt"
-
 	"fyne.io/fyne/v2"
 	"fyne.io/fyne/v2/container"
+	"fyne.io/fyne/v2/lang"
 	"fyne.io/fyne/v2/theme"
 	"fyne.io/fyne/v2/widget"
 
@@ -29,9 +28,9 @@ type machineView struct {
 func newMachineView() *machineView {
 	v := &machineView{
 		prodIcon: widget.NewIcon(theme.QuestionIcon()),
-		prodText: wrapLabel("Checking this machine…"),
+		prodText: wrapLabel(lang.L("Checking this machine…")),
 		devIcon:  widget.NewIcon(theme.QuestionIcon()),
-		devText:  wrapLabel("Checking this machine…"),
+		devText:  wrapLabel(lang.L("Checking this machine…")),
 		checked:  widget.NewLabel(""),
 		storeErr: wrapLabel(""),
 		list:     container.NewVBox(),
@@ -39,14 +38,14 @@ func newMachineView() *machineView {
 	}
 	v.storeErr.Importance = widget.DangerImportance
 	v.storeErr.Hide()
-	v.recheck = widget.NewButtonWithIcon("Check again", theme.ViewRefreshIcon(), func() {
+	v.recheck = widget.NewButtonWithIcon(lang.L("Check again"), theme.ViewRefreshIcon(), func() {
 		if v.onRecheck != nil {
 			v.onRecheck()
 		}
 	})
 	verdicts := container.NewGridWithColumns(2,
-		widget.NewCard("Earning on COCOON", "", container.NewBorder(nil, nil, v.prodIcon, nil, v.prodText)),
-		widget.NewCard("Dev mode (try it)", "", container.NewBorder(nil, nil, v.devIcon, nil, v.devText)),
+		widget.NewCard(lang.L("Earning on COCOON"), "", container.NewBorder(nil, nil, v.prodIcon, nil, v.prodText)),
+		widget.NewCard(lang.L("Dev mode (try it)"), "", container.NewBorder(nil, nil, v.devIcon, nil, v.devText)),
 	)
 	top := container.NewVBox(verdicts, v.storeErr, container.NewBorder(nil, nil, nil, v.recheck, container.NewStack(v.progress, v.checked)))
 	v.content = container.NewBorder(top, nil, nil, nil, container.NewVScroll(container.NewPadded(v.list)))
@@ -75,7 +74,7 @@ func (v *machineView) setBusy(busy bool) {
 
 func (v *machineView) showError(err error) {
 	v.prodIcon.SetResource(statusIcon(hostcheck.StatusUnknown))
-	v.prodText.SetText("The check could not run: " + err.Error())
+	v.prodText.SetText(lang.L("The check could not run: {{.Error}}", vals{"Error": err.Error()}))
 }
 
 func (v *machineView) showStoreError(msg string) {
@@ -83,7 +82,7 @@ func (v *machineView) showStoreError(msg string) {
 		v.storeErr.Hide()
 		return
 	}
-	v.storeErr.SetText("Nothing is being recorded: " + msg)
+	v.storeErr.SetText(lang.L("Nothing is being recorded: {{.Error}}", vals{"Error": msg}))
 	v.storeErr.Show()
 }
 
@@ -93,7 +92,8 @@ func (v *machineView) show(r hostcheck.Report) {
 	v.prodText.SetText(r.Production.Summary)
 	v.devIcon.SetResource(verdictIcon(r.Dev))
 	v.devText.SetText(r.Dev.Summary)
-	v.checked.SetText(fmt.Sprintf("Checked %s on %s (%s, kernel %s)", r.Time.Format("15:04:05"), r.Host.Hostname, r.Host.OS, r.Host.Kernel))
+	v.checked.SetText(lang.L("Checked {{.Time}} on {{.Host}} ({{.OS}}, kernel {{.Kernel}})",
+		vals{"Time": r.Time.Format("15:04:05"), "Host": r.Host.Hostname, "OS": r.Host.OS, "Kernel": r.Host.Kernel}))
 	rows := make([]fyne.CanvasObject, 0, len(r.Checks))
 	for _, c := range r.Checks {
 		rows = append(rows, checkRow(c))
@@ -107,12 +107,12 @@ func checkRow(c hostcheck.Check) fyne.CanvasObject {
 	observed := wrapLabel(c.Observed)
 	lines := []fyne.CanvasObject{container.NewBorder(nil, nil, title, devBadge(c), observed)}
 	if c.Fix != "" && c.Status != hostcheck.StatusOK {
-		fix := wrapLabel("Fix: " + c.Fix)
+		fix := wrapLabel(lang.L("Fix: {{.Fix}}", vals{"Fix": c.Fix}))
 		fix.Importance = widget.HighImportance
 		lines = append(lines, fix)
 	}
 	if c.Status != hostcheck.StatusOK {
-		why := wrapLabel("Why it matters: " + c.Why)
+		why := wrapLabel(lang.L("Why it matters: {{.Why}}", vals{"Why": c.Why}))
 		why.TextStyle = fyne.TextStyle{Italic: true}
 		lines = append(lines, why)
 	}
@@ -124,7 +124,7 @@ func devBadge(c hostcheck.Check) fyne.CanvasObject {
 	if c.DevStatus == hostcheck.StatusNone || c.DevStatus == c.Status {
 		return nil
 	}
-	l := widget.NewLabel("dev mode: " + string(c.DevStatus))
+	l := widget.NewLabel(lang.L("dev mode: {{.Status}}", vals{"Status": string(c.DevStatus)}))
 	l.Importance = widget.LowImportance
 	return l
 }

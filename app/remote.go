@@ -8,6 +8,7 @@ import (
 	"fyne.io/fyne/v2"
 	"fyne.io/fyne/v2/container"
 	"fyne.io/fyne/v2/dialog"
+	"fyne.io/fyne/v2/lang"
 	"fyne.io/fyne/v2/widget"
 
 	"github.com/cocoon-provider/cocoon-provider/engine"
@@ -21,9 +22,9 @@ type connectFunc func(ctx context.Context, target, token, fingerprint string) (e
 // machine.
 func (v *mainView) enableRemote(ctx context.Context, w fyne.Window, connect connectFunc, local engine.API) {
 	var button *widget.Button
-	button = widget.NewButton("Remote host…", func() {
+	button = widget.NewButton(lang.L("Remote host…"), func() {
 		if v.api.Label() != "" && local != nil {
-			dialog.ShowConfirm("Remote host", "Watching "+v.api.Label()+". Go back to this machine?", func(back bool) {
+			dialog.ShowConfirm(lang.L("Remote host"), lang.L("Watching {{.Host}}. Go back to this machine?", vals{"Host": v.api.Label()}), func(back bool) {
 				if back {
 					v.switchTo(ctx, local, "", nil)
 				}
@@ -43,20 +44,20 @@ func (v *mainView) connectDialog(ctx context.Context, w fyne.Window, connect con
 	target := widget.NewEntry()
 	target.SetPlaceHolder("https://worker-host:9311")
 	token := widget.NewPasswordEntry()
-	token.SetPlaceHolder("the content of api-token on the worker host")
+	token.SetPlaceHolder(lang.L("the content of api-token on the worker host"))
 	fp := widget.NewEntry()
-	fp.SetPlaceHolder("SHA-256 fingerprint (https only)")
+	fp.SetPlaceHolder(lang.L("SHA-256 fingerprint (https only)"))
 	items := []*widget.FormItem{
-		{Text: "Address", Widget: target, HintText: "cocoon-provider run --headless --api … prints it"},
-		{Text: "Token", Widget: token},
-		{Text: "Fingerprint", Widget: fp},
+		{Text: lang.L("Address"), Widget: target, HintText: lang.L("cocoon-provider run --headless --api … prints it")},
+		{Text: lang.L("Token"), Widget: token},
+		{Text: lang.L("Fingerprint"), Widget: fp},
 	}
-	d := dialog.NewForm("Connect to a remote host", "Connect", "Cancel", items, func(ok bool) {
+	d := dialog.NewForm(lang.L("Connect to a remote host"), lang.L("Connect"), lang.L("Cancel"), items, func(ok bool) {
 		if !ok {
 			return
 		}
 		t := strings.TrimSpace(target.Text)
-		busy := dialog.NewCustomWithoutButtons("Connecting to "+t, widget.NewProgressBarInfinite(), w)
+		busy := dialog.NewCustomWithoutButtons(lang.L("Connecting to {{.Host}}", vals{"Host": t}), widget.NewProgressBarInfinite(), w)
 		busy.Show()
 		go func() {
 			api, closer, err := connect(ctx, t, strings.TrimSpace(token.Text), strings.TrimSpace(fp.Text))

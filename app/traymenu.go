@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"fyne.io/fyne/v2"
+	"fyne.io/fyne/v2/lang"
 
 	"github.com/cocoon-provider/cocoon-provider/engine"
 	"github.com/cocoon-provider/cocoon-provider/engine/store"
@@ -29,9 +30,9 @@ func trayLines(st engine.State, now time.Time) trayText {
 	if e := st.Earnings; e != nil {
 		today, week, claimable = e.Today[store.StageEarned], e.Week[store.StageEarned], e.ClaimableNow
 	}
-	t.Today = "Earned today: " + wallet.TONString(today)
-	t.Week = "This week: " + wallet.TONString(week)
-	t.Claimable = "Claimable: " + wallet.TONString(claimable)
+	t.Today = lang.L("Earned today: {{.Amount}}", vals{"Amount": wallet.TONString(today)})
+	t.Week = lang.L("This week: {{.Amount}}", vals{"Amount": wallet.TONString(week)})
+	t.Claimable = lang.L("Claimable: {{.Amount}}", vals{"Amount": wallet.TONString(claimable)})
 	t.CanPay = claimable > 0
 
 	in := st.Dev
@@ -40,15 +41,15 @@ func trayLines(st engine.State, now time.Time) trayText {
 	}
 	switch p := st.Pause; {
 	case p != nil && p.Indefinite():
-		t.Status = "Paused until you resume"
+		t.Status = lang.L("Paused until you resume")
 	case p != nil:
 		format := "15:04"
 		if y, m, d := p.Until.Local().Date(); y != now.Local().Year() || m != now.Local().Month() || d != now.Local().Day() {
 			format = "Mon 15:04"
 		}
-		t.Status = "Paused until " + p.Until.Local().Format(format)
+		t.Status = lang.L("Paused until {{.Time}}", vals{"Time": p.Until.Local().Format(format)})
 	default:
-		t.Status = modeText(st.Mode) + ": " + instanceText(in)
+		t.Status = lang.L("{{.Mode}}: {{.State}}", vals{"Mode": modeText(st.Mode), "State": instanceText(in)})
 	}
 	t.CanResume = st.Pause != nil
 	t.CanPause = st.Pause == nil
@@ -56,7 +57,7 @@ func trayLines(st engine.State, now time.Time) trayText {
 	if in != nil && in.Stats != nil {
 		s := in.Stats.Status
 		if h := s.WalletHealth(); h == worker.WalletLow || h == worker.WalletTooLow {
-			t.Float = fmt.Sprintf("⚠ Worker wallet float low: %s (top up to 5 TON or more)", wallet.TONString(s.WalletBalance))
+			t.Float = lang.L("⚠ Worker wallet float low: {{.Amount}} (top up to 5 TON or more)", vals{"Amount": wallet.TONString(s.WalletBalance)})
 		}
 	}
 	return t
@@ -65,11 +66,11 @@ func trayLines(st engine.State, now time.Time) trayText {
 func modeText(m engine.Mode) string {
 	switch m {
 	case engine.ModeProduction:
-		return "Production"
+		return lang.L("Production")
 	case engine.ModeTest:
-		return "Test mode"
+		return lang.L("Test mode")
 	}
-	return "Dev mode"
+	return lang.L("Dev mode")
 }
 
 func instanceText(in *engine.Instance) string {
@@ -78,7 +79,7 @@ func instanceText(in *engine.Instance) string {
 	}
 	s := string(in.State)
 	if (in.State == vm.StateRunning || in.State == vm.StateDegraded) && in.Stats != nil {
-		s += fmt.Sprintf(" · %.1f req/s", in.Stats.Counters.Queries.Rate(worker.Window10s))
+		s += lang.L(" · {{.Rate}} req/s", vals{"Rate": fmt.Sprintf("%.1f", in.Stats.Counters.Queries.Rate(worker.Window10s))})
 	}
 	return s
 }
@@ -104,7 +105,7 @@ func newTrayMenu(ctx context.Context, api engine.API, open, quit func(), report 
 	setPause := func(p *engine.Pause) {
 		go func() {
 			if err := api.SetPause(ctx, p); err != nil {
-				report("Pause: " + err.Error())
+				report(lang.L("Pause: {{.Error}}", vals{"Error": err.Error()}))
 			}
 		}()
 	}
@@ -112,14 +113,14 @@ func newTrayMenu(ctx context.Context, api engine.API, open, quit func(), report 
 		label string
 		until func(time.Time) engine.Pause
 	}{
-		{"Pause 30 min", func(now time.Time) engine.Pause { return engine.Pause{Until: now.Add(30 * time.Minute)} }},
-		{"Pause 1 hour", func(now time.Time) engine.Pause { return engine.Pause{Until: now.Add(time.Hour)} }},
-		{"Pause until tomorrow", engine.PauseUntilTomorrow},
+		{lang.L("Pause 30 min"), func(now time.Time) engine.Pause { return engine.Pause{Until: now.Add(30 * time.Minute)} }},
+		{lang.L("Pause 1 hour"), func(now time.Time) engine.Pause { return engine.Pause{Until: now.Add(time.Hour)} }},
+		{lang.L("Pause until tomorrow"), engine.PauseUntilTomorrow},
 	} {
 		t.pauses = append(t.pauses, fyne.NewMenuItem(o.label, func() { p := o.until(time.Now()); setPause(&p) }))
 	}
-	t.resume = fyne.NewMenuItem("Resume", func() { setPause(nil) })
-	t.payout = fyne.NewMenuItem("Payout now", func() {
+	t.resume = fyne.NewMenuItem(lang.L("Resume"), func() { setPause(nil) })
+	t.payout = fyne.NewMenuItem(lang.L("Payout now"), func() {
 		t.paying = true
 		t.apply(t.shown, true)
 		go func() {
@@ -128,8 +129,8 @@ func newTrayMenu(ctx context.Context, api engine.API, open, quit func(), report 
 			fyne.Do(func() { t.paying = false; t.apply(t.shown, true) })
 		}()
 	})
-	t.open = fyne.NewMenuItem("Open dashboard", open)
-	t.quit = fyne.NewMenuItem("Quit", quit)
+	t.open = fyne.NewMenuItem(lang.L("Open dashboard"), open)
+	t.quit = fyne.NewMenuItem(lang.L("Quit"), quit)
 	t.quit.IsQuit = true
 	t.menu = fyne.NewMenu("Cocoon Provider")
 	t.apply(trayLines(api.State(), time.Now()), false)
@@ -144,7 +145,7 @@ type Autostart interface {
 
 // offerAutostart adds "Start with the session" (checked when on).
 func (t *trayMenu) offerAutostart(a Autostart, report func(string)) {
-	t.autostart = fyne.NewMenuItem("Start with the session", nil)
+	t.autostart = fyne.NewMenuItem(lang.L("Start with the session"), nil)
 	t.autostart.Checked = a.Enabled()
 	t.autostart.Action = func() {
 		on := !a.Enabled()

@@ -9,6 +9,7 @@ import (
 
 	"fyne.io/fyne/v2"
 	"fyne.io/fyne/v2/container"
+	"fyne.io/fyne/v2/lang"
 	"fyne.io/fyne/v2/theme"
 	"fyne.io/fyne/v2/widget"
 
@@ -39,33 +40,36 @@ type workerView struct {
 
 func newWorkerView(ctx context.Context, api engine.API) *workerView {
 	v := &workerView{
-		state:    widget.NewLabelWithStyle("Not running", fyne.TextAlignLeading, fyne.TextStyle{Bold: true}),
-		details:  wrapLabel("Dev mode runs a stand-in worker in a local VM with a stand-in proxy sending it synthetic requests: it exercises everything but earns nothing."),
-		activity: wrapLabel("No requests yet."),
-		trust:    wrapLabel("Not checked yet: the verdict comes once the worker runs."),
-		earnings: widget.NewLabel("Nothing earned yet."),
+		state:    widget.NewLabelWithStyle(lang.L("Not running"), fyne.TextAlignLeading, fyne.TextStyle{Bold: true}),
+		details:  wrapLabel(lang.L("Dev mode runs a stand-in worker in a local VM with a stand-in proxy sending it synthetic requests: it exercises everything but earns nothing.")),
+		activity: wrapLabel(lang.L("No requests yet.")),
+		trust:    wrapLabel(lang.L("Not checked yet: the verdict comes once the worker runs.")),
+		earnings: widget.NewLabel(lang.L("Nothing earned yet.")),
 		paused:   wrapLabel(""),
 		log:      wrapLabel(""),
 	}
 	v.earnings.TextStyle = fyne.TextStyle{Monospace: true}
 	v.log.Importance = widget.LowImportance
 	v.paused.Importance = widget.WarningImportance
-	v.start = widget.NewButtonWithIcon("Start dev mode", theme.MediaPlayIcon(), func() {
+	v.start = widget.NewButtonWithIcon(lang.L("Start dev mode"), theme.MediaPlayIcon(), func() {
 		v.start.Disable()
 		go func() {
 			if err := api.StartDev(ctx); err != nil {
-				fyne.Do(func() { v.log.SetText("Could not start: " + err.Error()); v.start.Enable() })
+				fyne.Do(func() {
+					v.log.SetText(lang.L("Could not start: {{.Error}}", vals{"Error": err.Error()}))
+					v.start.Enable()
+				})
 			}
 		}()
 	})
-	v.stop = widget.NewButtonWithIcon("Stop", theme.MediaStopIcon(), func() {
+	v.stop = widget.NewButtonWithIcon(lang.L("Stop"), theme.MediaStopIcon(), func() {
 		v.stop.Disable()
 		go func() {
 			// Quitting meanwhile must not turn a graceful stop into a kill.
 			sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
 			defer cancel()
 			if err := api.StopDev(sctx); err != nil {
-				fyne.Do(func() { v.log.SetText("Stop: " + err.Error()) })
+				fyne.Do(func() { v.log.SetText(lang.L("Stop: {{.Error}}", vals{"Error": err.Error()})) })
 			}
 		}()
 	})
@@ -73,7 +77,7 @@ func newWorkerView(ctx context.Context, api engine.API) *workerView {
 	setPause := func(p *engine.Pause) {
 		go func() {
 			if err := api.SetPause(ctx, p); err != nil {
-				fyne.Do(func() { v.log.SetText("Pause: " + err.Error()) })
+				fyne.Do(func() { v.log.SetText(lang.L("Pause: {{.Error}}", vals{"Error": err.Error()})) })
 			}
 		}()
 	}
@@ -81,18 +85,18 @@ func newWorkerView(ctx context.Context, api engine.API) *workerView {
 		label string
 		until func(time.Time) engine.Pause
 	}{
-		{"Pause 30 min", func(now time.Time) engine.Pause { return engine.Pause{Until: now.Add(30 * time.Minute)} }},
-		{"Pause 1 h", func(now time.Time) engine.Pause { return engine.Pause{Until: now.Add(time.Hour)} }},
-		{"Pause until tomorrow", engine.PauseUntilTomorrow},
+		{lang.L("Pause 30 min"), func(now time.Time) engine.Pause { return engine.Pause{Until: now.Add(30 * time.Minute)} }},
+		{lang.L("Pause 1 h"), func(now time.Time) engine.Pause { return engine.Pause{Until: now.Add(time.Hour)} }},
+		{lang.L("Pause until tomorrow"), engine.PauseUntilTomorrow},
 	} {
 		v.pauses = append(v.pauses, widget.NewButtonWithIcon(o.label, theme.MediaPauseIcon(), func() {
 			p := o.until(time.Now())
 			setPause(&p)
 		}))
 	}
-	v.resume = widget.NewButtonWithIcon("Resume", theme.MediaPlayIcon(), func() { setPause(nil) })
+	v.resume = widget.NewButtonWithIcon(lang.L("Resume"), theme.MediaPlayIcon(), func() { setPause(nil) })
 	v.resume.Disable()
-	v.payout = widget.NewButtonWithIcon("Payout now", theme.UploadIcon(), func() {
+	v.payout = widget.NewButtonWithIcon(lang.L("Payout now"), theme.UploadIcon(), func() {
 		v.payout.Disable()
 		go func() {
 			res, err := api.Payout(ctx)
@@ -106,12 +110,12 @@ func newWorkerView(ctx context.Context, api engine.API) *workerView {
 	}
 	pauseRow.Add(v.resume)
 	v.content = container.NewVScroll(container.NewVBox(
-		widget.NewCard("Worker (dev mode)", "", container.NewVBox(v.state, v.details)),
+		widget.NewCard(lang.L("Worker (dev mode)"), "", container.NewVBox(v.state, v.details)),
 		container.NewHBox(v.start, v.stop),
-		widget.NewCard("Live activity", "synthetic requests from the stand-in client", v.activity),
-		widget.NewCard("Trust", "will the network accept this worker?", v.trust),
+		widget.NewCard(lang.L("Live activity"), lang.L("synthetic requests from the stand-in client"), v.activity),
+		widget.NewCard(lang.L("Trust"), lang.L("will the network accept this worker?"), v.trust),
 		pauseRow, v.paused,
-		widget.NewCard("Earnings", "each amount has reached that stage · dev mode earns nothing real", v.earnings),
+		widget.NewCard(lang.L("Earnings"), lang.L("each amount has reached that stage · dev mode earns nothing real"), v.earnings),
 		container.NewHBox(v.payout),
 		v.log))
 	return v
@@ -120,7 +124,7 @@ func newWorkerView(ctx context.Context, api engine.API) *workerView {
 // payoutText says what a payout did.
 func payoutText(res []engine.TargetResult, err error) string {
 	if errors.Is(err, engine.ErrNothingClaimable) {
-		return "Payout: " + err.Error()
+		return lang.L("Payout: {{.Result}}", vals{"Result": err.Error()})
 	}
 	var parts []string
 	for _, r := range res {
@@ -128,15 +132,15 @@ func payoutText(res []engine.TargetResult, err error) string {
 		case r.Proxy == "":
 			parts = append(parts, fmt.Sprintf("%s: %v", r.Target.Label, r.Err))
 		case r.Err != nil:
-			parts = append(parts, fmt.Sprintf("%s not paid out: %v", wallet.TONString(r.Amount), r.Err))
+			parts = append(parts, lang.L("{{.Amount}} not paid out: {{.Error}}", vals{"Amount": wallet.TONString(r.Amount), "Error": r.Err.Error()}))
 		default:
-			parts = append(parts, fmt.Sprintf("payout of %s sent (the worker's wallet pays about 0.006 TON gas)", wallet.TONString(r.Amount)))
+			parts = append(parts, lang.L("payout of {{.Amount}} sent (the worker's wallet pays about 0.006 TON gas)", vals{"Amount": wallet.TONString(r.Amount)}))
 		}
 	}
 	if err != nil {
 		parts = append(parts, err.Error())
 	}
-	return "Payout: " + strings.Join(parts, "; ")
+	return lang.L("Payout: {{.Result}}", vals{"Result": strings.Join(parts, "; ")})
 }
 
 // show renders the instance; msg is the latest event text.
@@ -157,13 +161,14 @@ func (v *workerView) show(in *engine.Instance, msg string) {
 		v.start.Enable()
 		v.stop.Disable()
 	}
-	v.state.SetText(fmt.Sprintf("Stand-in worker: %s", in.State))
-	d := fmt.Sprintf("Acceleration %s · QEMU PID %d · restarts %d · stats http://%s/stats", accelText(in.Accel), in.PID, in.Restarts, in.StatsAddr)
+	v.state.SetText(lang.L("Stand-in worker: {{.State}}", vals{"State": string(in.State)}))
+	d := lang.L("Acceleration {{.Accel}} · QEMU PID {{.PID}} · restarts {{.Restarts}} · stats http://{{.Addr}}/stats",
+		vals{"Accel": accelText(in.Accel), "PID": in.PID, "Restarts": in.Restarts, "Addr": in.StatsAddr})
 	if in.BootTime > 0 {
-		d += fmt.Sprintf(" · ready in %s", in.BootTime.Round(100*time.Millisecond))
+		d += lang.L(" · ready in {{.Duration}}", vals{"Duration": in.BootTime.Round(100 * time.Millisecond).String()})
 	}
 	if in.LastExit != "" {
-		d += "\nLast exit: " + in.LastExit
+		d += "\n" + lang.L("Last exit: {{.Exit}}", vals{"Exit": in.LastExit})
 	}
 	v.details.SetText(d)
 	if t := in.Trust; t != nil {
@@ -178,7 +183,7 @@ func (v *workerView) show(in *engine.Instance, msg string) {
 	case in.Stats != nil:
 		v.activity.SetText(activityText(in))
 	case in.StatsError != "":
-		v.activity.SetText("Worker not answering yet: " + in.StatsError)
+		v.activity.SetText(lang.L("Worker not answering yet: {{.Error}}", vals{"Error": in.StatsError}))
 	}
 }
 
@@ -188,30 +193,33 @@ func activityText(in *engine.Instance) string {
 	var b strings.Builder
 	c := in.Stats.Counters
 	// The worker's own 10-second rates (§6.4) are steadier than one poll.
-	fmt.Fprintf(&b, "Last 10 s: %.2f requests/s · %.0f adjusted tokens/s · concurrency %.2f",
-		c.Queries.Rate(worker.Window10s), c.TotalAdjustedTokens.Rate(worker.Window10s), c.Time.Rate(worker.Window10s))
+	b.WriteString(lang.L("Last 10 s: {{.Requests}} requests/s · {{.Tokens}} adjusted tokens/s · concurrency {{.Concurrency}}",
+		vals{"Requests": fmt.Sprintf("%.2f", c.Queries.Rate(worker.Window10s)), "Tokens": fmt.Sprintf("%.0f", c.TotalAdjustedTokens.Rate(worker.Window10s)),
+			"Concurrency": fmt.Sprintf("%.2f", c.Time.Rate(worker.Window10s))}))
 	if a := in.Activity; a != nil && a.Queries > 0 {
-		fmt.Fprintf(&b, " · success %.0f%%", 100*a.SuccessRate())
+		b.WriteString(lang.L(" · success {{.Percent}}%", vals{"Percent": fmt.Sprintf("%.0f", 100*a.SuccessRate())}))
 	}
 	b.WriteString("\n")
-	fmt.Fprintf(&b, "Since the worker started: %.0f requests (%.0f failed) · %.0f adjusted tokens (prompt %.0f, cached %.0f, completion %.0f, reasoning %.0f) · %s in, %s out",
-		c.Queries.Total(), c.Failed.Total(), c.TotalAdjustedTokens.Total(), c.PromptAdjustedTokens.Total(),
-		c.CachedAdjustedTokens.Total(), c.CompletionAdjustedTokens.Total(), c.ReasoningAdjustedTokens.Total(),
-		bytesText(c.BytesReceived.Total()), bytesText(c.BytesSent.Total()))
+	f0 := func(x float64) string { return fmt.Sprintf("%.0f", x) }
+	b.WriteString(lang.L("Since the worker started: {{.Requests}} requests ({{.Failed}} failed) · {{.Tokens}} adjusted tokens (prompt {{.Prompt}}, cached {{.Cached}}, completion {{.Completion}}, reasoning {{.Reasoning}}) · {{.In}} in, {{.Out}} out",
+		vals{"Requests": f0(c.Queries.Total()), "Failed": f0(c.Failed.Total()), "Tokens": f0(c.TotalAdjustedTokens.Total()),
+			"Prompt": f0(c.PromptAdjustedTokens.Total()), "Cached": f0(c.CachedAdjustedTokens.Total()),
+			"Completion": f0(c.CompletionAdjustedTokens.Total()), "Reasoning": f0(c.ReasoningAdjustedTokens.Total()),
+			"In": bytesText(c.BytesReceived.Total()), "Out": bytesText(c.BytesSent.Total())}))
 	if w := in.Stats.Wallet; w != nil {
 		health := in.Stats.Status.WalletHealth()
-		fmt.Fprintf(&b, "\nCocoon wallet float: %s (%s", wallet.TONString(w.Balance), health)
+		state := health.String()
 		switch health {
 		case worker.WalletTooLow:
-			b.WriteString(": under 2.1 TON the worker does not start; top it up")
+			state = lang.L("{{.State}}: under 2.1 TON the worker does not start; top it up", vals{"State": state})
 		case worker.WalletLow:
-			b.WriteString(": under 5 TON; top it up soon")
+			state = lang.L("{{.State}}: under 5 TON; top it up soon", vals{"State": state})
 		}
-		b.WriteString(")")
+		b.WriteString("\n" + lang.L("Cocoon wallet float: {{.Amount}} ({{.State}})", vals{"Amount": wallet.TONString(w.Balance), "State": state}))
 	}
-	fmt.Fprintf(&b, "\nConnected proxies: %d", len(in.Stats.Proxies))
+	b.WriteString("\n" + lang.L("Connected proxies: {{.Count}}", vals{"Count": len(in.Stats.Proxies)}))
 	if l := in.Load; l != nil {
-		fmt.Fprintf(&b, " · stand-in client: %d sent, %d answered, %d failed", l.Sent, l.OK, l.Failed)
+		b.WriteString(lang.L(" · stand-in client: {{.Sent}} sent, {{.OK}} answered, {{.Failed}} failed", vals{"Sent": l.Sent, "OK": l.OK, "Failed": l.Failed}))
 	}
 	return b.String()
 }
@@ -221,12 +229,12 @@ func trustText(t engine.Trust) string {
 	var b strings.Builder
 	b.WriteString(strings.ToUpper(t.Verdict()[:1]) + t.Verdict()[1:] + ".")
 	if t.ImageHash != "" {
-		fmt.Fprintf(&b, "\nImage hash %s… (%s), %d allowed · model hash %s…, %d allowed",
-			t.ImageHash[:16], t.Source, t.AllowedImages, t.ModelHash[:16], t.AllowedModels)
+		b.WriteString("\n" + lang.L("Image hash {{.Image}}… ({{.Source}}), {{.Images}} allowed · model hash {{.Model}}…, {{.Models}} allowed",
+			vals{"Image": t.ImageHash[:16], "Source": t.Source, "Images": t.AllowedImages, "Model": t.ModelHash[:16], "Models": t.AllowedModels}))
 	}
 	if !t.CertNotBefore.IsZero() {
-		fmt.Fprintf(&b, "\nRA-TLS certificate made %s ago, valid until %s",
-			time.Since(t.CertNotBefore).Round(time.Minute), t.CertNotAfter.Local().Format("Mon 15:04"))
+		b.WriteString("\n" + lang.L("RA-TLS certificate made {{.Age}} ago, valid until {{.Until}}",
+			vals{"Age": time.Since(t.CertNotBefore).Round(time.Minute).String(), "Until": t.CertNotAfter.Local().Format("Mon 15:04")}))
 	}
 	return b.String()
 }
@@ -247,12 +255,12 @@ func (v *workerView) showEarnings(e *engine.Earnings) {
 		return
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "%-22s %16s %16s %16s %16s\n", "", "today", "7 days", "30 days", "all time")
+	fmt.Fprintf(&b, "%-22s %16s %16s %16s %16s\n", "", lang.L("today"), lang.L("7 days"), lang.L("30 days"), lang.L("all time"))
 	for _, st := range store.Stages() {
 		fmt.Fprintf(&b, "%-22s %16s %16s %16s %16s\n", stageLabels[st], wallet.TONString(e.Today[st]),
 			wallet.TONString(e.Week[st]), wallet.TONString(e.Month[st]), wallet.TONString(e.All[st]))
 	}
-	fmt.Fprintf(&b, "Claimable now: %s", wallet.TONString(e.ClaimableNow))
+	b.WriteString(lang.L("Claimable now: {{.Amount}}", vals{"Amount": wallet.TONString(e.ClaimableNow)}))
 	v.earnings.SetText(b.String())
 	if e.ClaimableNow > 0 {
 		v.payout.Enable()
@@ -268,13 +276,13 @@ func (v *workerView) showPause(p *engine.Pause) {
 		v.paused.SetText("")
 		v.resume.Disable()
 	case p.Auto:
-		v.paused.SetText("Paused automatically (" + p.Reason + "): proxies send no new requests; the VM stays up and resumes by itself when that is over. Resume to work anyway.")
+		v.paused.SetText(lang.L("Paused automatically ({{.Reason}}): proxies send no new requests; the VM stays up and resumes by itself when that is over. Resume to work anyway.", vals{"Reason": p.Reason}))
 		v.resume.Enable()
 	case p.Indefinite():
-		v.paused.SetText("Paused until you resume: proxies send no new requests; the VM stays up.")
+		v.paused.SetText(lang.L("Paused until you resume: proxies send no new requests; the VM stays up."))
 		v.resume.Enable()
 	default:
-		v.paused.SetText("Paused until " + p.Until.Local().Format("Mon 15:04") + ": proxies send no new requests; the VM stays up and resumes by itself.")
+		v.paused.SetText(lang.L("Paused until {{.Time}}: proxies send no new requests; the VM stays up and resumes by itself.", vals{"Time": p.Until.Local().Format("Mon 15:04")}))
 		v.resume.Enable()
 	}
 }
@@ -284,9 +292,9 @@ func accelText(a vm.Accel) string {
 	case vm.AccelKVM:
 		return "KVM"
 	case vm.AccelTCG:
-		return "software emulation (TCG)"
+		return lang.L("software emulation (TCG)")
 	case "":
-		return "not chosen yet"
+		return lang.L("not chosen yet")
 	}
 	return string(a)
 }
