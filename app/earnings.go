@@ -11,6 +11,7 @@ import (
 	"fyne.io/fyne/v2/canvas"
 	"fyne.io/fyne/v2/container"
 	"fyne.io/fyne/v2/dialog"
+	"fyne.io/fyne/v2/lang"
 	"fyne.io/fyne/v2/theme"
 	"fyne.io/fyne/v2/widget"
 
@@ -31,7 +32,6 @@ const earningsRefreshEvery = 5 * time.Second
 // earningsPeriod is one choice of the period selector: n buckets of width
 // bucket, the last one holding now.
 type earningsPeriod struct {
-	label  string
 	file   string // for the export's file name
 	span   time.Duration
 	n      int
@@ -39,9 +39,22 @@ type earningsPeriod struct {
 }
 
 var earningsPeriods = []earningsPeriod{
-	{"24 h", "24h", 24 * time.Hour, 24, time.Hour},
-	{"7 d", "7d", 7 * 24 * time.Hour, 7, 24 * time.Hour},
-	{"30 d", "30d", 30 * 24 * time.Hour, 30, 24 * time.Hour},
+	{"24h", 24 * time.Hour, 24, time.Hour},
+	{"7d", 7 * 24 * time.Hour, 7, 24 * time.Hour},
+	{"30d", 30 * 24 * time.Hour, 30, 24 * time.Hour},
+}
+
+// label names the period in the selector and the texts.
+func (p earningsPeriod) label() string {
+	switch p.file {
+	case "24h":
+		return lang.L("24 h")
+	case "7d":
+		return lang.L("7 d")
+	case "30d":
+		return lang.L("30 d")
+	}
+	return p.file
 }
 
 // since is the start of the period's first bucket: hours start on the
@@ -54,9 +67,22 @@ func (p earningsPeriod) since(now time.Time) time.Time {
 	return time.Date(y, m, d-(p.n-1), 0, 0, 0, 0, now.Location())
 }
 
-// stageLabels name the ledger stages as the app shows them.
-var stageLabels = map[string]string{store.StageEarned: "earned", store.StageCommitted: "→ committed (proxy)",
-	store.StageClaimable: "→ claimable (chain)", store.StagePaid: "→ paid out", store.StageWallet: "→ in your wallet"}
+// stageLabel names a ledger stage as the app shows it.
+func stageLabel(st string) string {
+	switch st {
+	case store.StageEarned:
+		return lang.L("earned")
+	case store.StageCommitted:
+		return lang.L("→ committed (proxy)")
+	case store.StageClaimable:
+		return lang.L("→ claimable (chain)")
+	case store.StagePaid:
+		return lang.L("→ paid out")
+	case store.StageWallet:
+		return lang.L("→ in your wallet")
+	}
+	return ""
+}
 
 // earningsView shows the ledger over a period: a bar chart of what was
 // earned per bucket, the totals per stage, an electricity estimate and a
@@ -97,7 +123,7 @@ func newEarningsView(ctx context.Context, api engine.API, prefs fyne.Preferences
 		bars:   &barsLayout{},
 		max:    canvas.NewText("", theme.Color(theme.ColorNameForeground)),
 		axis:   widget.NewLabel(""),
-		totals: widget.NewLabel("Nothing read yet."),
+		totals: widget.NewLabel(lang.L("Nothing read yet.")),
 		price:  widget.NewEntry(),
 		power:  wrapLabel(""),
 		log:    wrapLabel(""),
@@ -109,11 +135,11 @@ func newEarningsView(ctx context.Context, api engine.API, prefs fyne.Preferences
 	v.chart = container.New(v.bars)
 	labels := make([]string, len(earningsPeriods))
 	for i, p := range earningsPeriods {
-		labels[i] = p.label
+		labels[i] = p.label()
 	}
 	v.period = widget.NewRadioGroup(labels, func(s string) {
 		for i, p := range earningsPeriods {
-			if p.label == s && i != v.periodIdx {
+			if p.label() == s && i != v.periodIdx {
 				v.periodIdx = i
 				v.shown = v.refresh(ctx)
 			}
@@ -121,26 +147,26 @@ func newEarningsView(ctx context.Context, api engine.API, prefs fyne.Preferences
 	})
 	v.period.Horizontal = true
 	v.period.Required = true
-	v.period.SetSelected(earningsPeriods[0].label)
+	v.period.SetSelected(earningsPeriods[0].label())
 
 	if p := prefs.Float(prefPricePerKWh); p > 0 {
 		v.price.SetText(strconv.FormatFloat(p, 'f', -1, 64))
 	}
-	v.price.SetPlaceHolder("e.g. 0.30")
+	v.price.SetPlaceHolder(lang.L("e.g. 0.30"))
 	v.price.OnChanged = func(s string) {
 		if p, ok := parsePrice(s); ok {
 			v.prefs.SetFloat(prefPricePerKWh, p)
 		}
 		v.showPower()
 	}
-	export := widget.NewButtonWithIcon("Export CSV…", theme.DocumentSaveIcon(), func() { v.export(ctx) })
+	export := widget.NewButtonWithIcon(lang.L("Export CSV…"), theme.DocumentSaveIcon(), func() { v.export(ctx) })
 
-	v.card = widget.NewCard("Earnings", "", container.NewVBox(
+	v.card = widget.NewCard(lang.L("Earnings"), "", container.NewVBox(
 		container.NewBorder(nil, nil, v.max, nil), v.chart, v.axis, v.totals))
 	v.content = container.NewVScroll(container.NewVBox(
 		v.period, v.card,
-		widget.NewCard("Electricity", "an estimate for the GPUs alone",
-			container.NewVBox(container.NewBorder(nil, nil, widget.NewLabel("Price per kWh"), nil, v.price), v.power)),
+		widget.NewCard(lang.L("Electricity"), lang.L("an estimate for the GPUs alone"),
+			container.NewVBox(container.NewBorder(nil, nil, widget.NewLabel(lang.L("Price per kWh")), nil, v.price), v.power)),
 		container.NewHBox(export), v.log))
 	return v
 }
@@ -205,7 +231,7 @@ func (v *earningsView) refresh(ctx context.Context) <-chan struct{} {
 			v.gpus, v.mode = st.GPUs, st.Mode
 			v.showPower()
 			if err != nil {
-				v.log.SetText("Could not read the earnings: " + err.Error())
+				v.log.SetText(lang.L("Could not read the earnings: {{.Error}}", vals{"Error": err.Error()}))
 				return
 			}
 			v.log.SetText("")
@@ -242,23 +268,22 @@ func (v *earningsView) show(p earningsPeriod, since time.Time, bs []engine.Earni
 	}
 	v.chart.Objects = objs
 	v.chart.Refresh()
-	per := "day"
+	v.max.Text = lang.L("max {{.Amount}} earned per day", vals{"Amount": wallet.TONString(peak)})
 	if p.bucket < 24*time.Hour {
-		per = "hour"
+		v.max.Text = lang.L("max {{.Amount}} earned per hour", vals{"Amount": wallet.TONString(peak)})
 	}
-	v.max.Text = "max " + wallet.TONString(peak) + " earned per " + per
 	v.max.Refresh()
-	v.axis.SetText(fmt.Sprintf("%s … now", since.Format("Mon 2 Jan 15:04")))
+	v.axis.SetText(lang.L("{{.Since}} … now", vals{"Since": since.Format("Mon 2 Jan 15:04")}))
 
 	var b strings.Builder
-	fmt.Fprintf(&b, "Last %s:\n", p.label)
+	b.WriteString(lang.L("Last {{.Period}}:", vals{"Period": p.label()}) + "\n")
 	for _, st := range store.Stages() {
-		fmt.Fprintf(&b, "%-22s %20s\n", stageLabels[st], wallet.TONString(totals[st]))
+		fmt.Fprintf(&b, "%-22s %20s\n", stageLabel(st), wallet.TONString(totals[st]))
 	}
 	v.totals.SetText(strings.TrimRight(b.String(), "\n"))
-	sub := "what reached each stage in the period"
+	sub := lang.L("what reached each stage in the period")
 	if v.mode == engine.ModeDev {
-		sub += " · dev mode earns nothing real"
+		sub += lang.L(" · dev mode earns nothing real")
 	}
 	v.card.SetSubTitle(sub)
 }
@@ -277,15 +302,17 @@ func (v *earningsView) showPower() {
 	price, priceOK := parsePrice(v.price.Text)
 	switch {
 	case !found && v.mode == engine.ModeDev:
-		v.power.SetText("No GPU power reading (dev mode).")
+		v.power.SetText(lang.L("No GPU power reading (dev mode)."))
 	case !found:
-		v.power.SetText("No GPU power reading.")
+		v.power.SetText(lang.L("No GPU power reading."))
 	case !priceOK:
-		v.power.SetText(fmt.Sprintf("The GPUs draw %.0f W now; enter your price per kWh (a number such as 0.30) for an estimate.", watts))
+		v.power.SetText(lang.L("The GPUs draw {{.Watts}} W now; enter your price per kWh (a number such as 0.30) for an estimate.",
+			vals{"Watts": fmt.Sprintf("%.0f", watts)}))
 	default:
 		kwh := watts / 1000 * p.span.Hours()
-		v.power.SetText(fmt.Sprintf("The GPUs draw %.0f W now: over %s that is about %.1f kWh, costing about %.2f at %s per kWh.",
-			watts, p.label, kwh, kwh*price, strconv.FormatFloat(price, 'f', -1, 64)))
+		v.power.SetText(lang.L("The GPUs draw {{.Watts}} W now: over {{.Period}} that is about {{.KWh}} kWh, costing about {{.Cost}} at {{.Price}} per kWh.",
+			vals{"Watts": fmt.Sprintf("%.0f", watts), "Period": p.label(), "KWh": fmt.Sprintf("%.1f", kwh),
+				"Cost": fmt.Sprintf("%.2f", kwh*price), "Price": strconv.FormatFloat(price, 'f', -1, 64)}))
 	}
 }
 
@@ -293,14 +320,14 @@ func (v *earningsView) showPower() {
 // the background.
 func (v *earningsView) export(ctx context.Context) {
 	if v.window == nil {
-		v.log.SetText("Export needs the app window.")
+		v.log.SetText(lang.L("Export needs the app window."))
 		return
 	}
 	p := earningsPeriods[v.periodIdx]
 	since := p.since(v.now())
 	d := dialog.NewFileSave(func(wc fyne.URIWriteCloser, err error) {
 		if err != nil {
-			v.log.SetText("Export: " + err.Error())
+			v.log.SetText(lang.L("Export: {{.Error}}", vals{"Error": err.Error()}))
 			return
 		}
 		if wc == nil {
@@ -311,9 +338,9 @@ func (v *earningsView) export(ctx context.Context) {
 			if cerr := wc.Close(); err == nil {
 				err = cerr
 			}
-			msg := "Exported the ledger since " + since.Format("Mon 2 Jan 15:04") + " to " + wc.URI().Path()
+			msg := lang.L("Exported the ledger since {{.Since}} to {{.Path}}", vals{"Since": since.Format("Mon 2 Jan 15:04"), "Path": wc.URI().Path()})
 			if err != nil {
-				msg = "Export failed: " + err.Error() + " (try another folder)"
+				msg = lang.L("Export failed: {{.Error}} (try another folder)", vals{"Error": err.Error()})
 			}
 			fyne.Do(func() { v.log.SetText(msg) })
 		}()

@@ -1,10 +1,9 @@
 package app
 
 import (
-	"fmt"
-
 	"fyne.io/fyne/v2"
 	"fyne.io/fyne/v2/container"
+	"fyne.io/fyne/v2/lang"
 	"fyne.io/fyne/v2/layout"
 	"fyne.io/fyne/v2/widget"
 
@@ -21,7 +20,7 @@ type gpuView struct {
 }
 
 func newGPUView() *gpuView {
-	v := &gpuView{status: wrapLabel("Looking for GPUs…"), cards: container.NewVBox(), shown: map[string][]*widget.Label{}}
+	v := &gpuView{status: wrapLabel(lang.L("Looking for GPUs…")), cards: container.NewVBox(), shown: map[string][]*widget.Label{}}
 	v.content = container.NewBorder(v.status, nil, nil, nil, container.NewVScroll(container.NewPadded(v.cards)))
 	return v
 }
@@ -56,24 +55,24 @@ func (v *gpuView) show(inv gpu.Inventory) {
 			form.Add(val)
 		}
 		v.shown[g.Key()] = labels
-		cards = append(cards, widget.NewCard(g.DisplayName(), fmt.Sprintf("%s · found through %s", g.BusID, g.Source), form))
+		cards = append(cards, widget.NewCard(g.DisplayName(), lang.L("{{.Bus}} · found through {{.Source}}", vals{"Bus": g.BusID, "Source": g.Source}), form))
 	}
 	v.cards.Objects = cards
 	v.cards.Refresh()
 }
 
 func inventorySummary(inv gpu.Inventory) string {
-	nvmlText := "NVIDIA driver library loaded"
+	nvmlText := lang.L("NVIDIA driver library loaded")
 	if !inv.NVML.Loaded {
-		nvmlText = "NVIDIA driver library not available (" + inv.NVML.Reason + "): GPUs are read from the PCI bus, without telemetry"
+		nvmlText = lang.L("NVIDIA driver library not available ({{.Reason}}): GPUs are read from the PCI bus, without telemetry", vals{"Reason": inv.NVML.Reason})
 	} else if inv.NVML.DriverVersion != "" {
-		nvmlText = fmt.Sprintf("NVIDIA driver %s, CUDA %s", inv.NVML.DriverVersion, gpu.FormatText(inv.NVML.CUDAVersion))
+		nvmlText = lang.L("NVIDIA driver {{.Driver}}, CUDA {{.CUDA}}", vals{"Driver": inv.NVML.DriverVersion, "CUDA": gpu.FormatText(inv.NVML.CUDAVersion)})
 	}
 	switch len(inv.GPUs) {
 	case 0:
-		return "No GPU found. Dev mode needs none; earning needs an NVIDIA H100 or newer. " + nvmlText + "."
+		return lang.L("No GPU found. Dev mode needs none; earning needs an NVIDIA H100 or newer. {{.Driver}}.", vals{"Driver": nvmlText})
 	case 1:
-		return "1 GPU. " + nvmlText + "."
+		return lang.L("1 GPU. {{.Driver}}.", vals{"Driver": nvmlText})
 	}
-	return fmt.Sprintf("%d GPUs. %s.", len(inv.GPUs), nvmlText)
+	return lang.L("{{.Count}} GPUs. {{.Driver}}.", vals{"Count": len(inv.GPUs), "Driver": nvmlText})
 }

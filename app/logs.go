@@ -2,7 +2,6 @@ package app
 
 import (
 	"context"
-	"fmt"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -10,6 +9,7 @@ import (
 	"fyne.io/fyne/v2"
 	"fyne.io/fyne/v2/container"
 	"fyne.io/fyne/v2/dialog"
+	"fyne.io/fyne/v2/lang"
 	"fyne.io/fyne/v2/storage"
 	"fyne.io/fyne/v2/theme"
 	"fyne.io/fyne/v2/widget"
@@ -28,22 +28,23 @@ const (
 )
 
 // logSources are the choices of the source selector.
-var logSources = []struct {
+func logSources() []struct {
 	label  string
 	source engine.LogSource
-}{
-	{"App log", engine.LogApp},
-	{"VM console", engine.LogConsole},
+} {
+	return []struct {
+		label  string
+		source engine.LogSource
+	}{
+		{lang.L("App log"), engine.LogApp},
+		{lang.L("VM console"), engine.LogConsole},
+	}
 }
 
 // diagExplanation says what a diagnostic bundle holds.
-const diagExplanation = "The diagnostic bundle is a zip to attach to a bug report. It holds the machine check, " +
-	"the GPUs, the settings (secret values removed), recent events, earnings totals per stage, the worker's state " +
-	"and the end of its console, and the end of the app's log.\n\n" +
-	"Recovery phrases, keys, tokens and passwords, IP addresses, your user, host and home folder names are replaced " +
-	"by placeholders; TON addresses too, unless you include them below. The wallet keystore and the API token are " +
-	"never included. manifest.txt in the zip lists every file and what was replaced: look through it before you " +
-	"share the bundle."
+func diagExplanation() string {
+	return lang.L("The diagnostic bundle is a zip to attach to a bug report. It holds the machine check, the GPUs, the settings (secret values removed), recent events, earnings totals per stage, the worker's state and the end of its console, and the end of the app's log.\n\nRecovery phrases, keys, tokens and passwords, IP addresses, your user, host and home folder names are replaced by placeholders; TON addresses too, unless you include them below. The wallet keystore and the API token are never included. manifest.txt in the zip lists every file and what was replaced: look through it before you share the bundle.")
+}
 
 // logsView shows the app's log or the VM console, newest lines at the
 // bottom, with a search, and writes diagnostic bundles. Its fields are
@@ -87,30 +88,31 @@ func newLogsView(ctx context.Context, api engine.API) *logsView {
 	v := &logsView{api: api, now: time.Now, src: engine.LogApp, every: logsRefreshEvery, searched: make(chan (<-chan struct{}), 1),
 		text:   widget.NewLabelWithStyle("", fyne.TextAlignLeading, fyne.TextStyle{Monospace: true}),
 		search: widget.NewEntry(),
-		count:  widget.NewLabel("Nothing read yet."),
+		count:  widget.NewLabel(lang.L("Nothing read yet.")),
 		status: wrapLabel(""),
 	}
 	v.text.Selectable = true
 	v.scroll = container.NewScroll(v.text)
 	v.count.Importance = widget.LowImportance
 	v.status.Importance = widget.LowImportance
-	labels := make([]string, len(logSources))
-	for i, s := range logSources {
+	sources := logSources()
+	labels := make([]string, len(sources))
+	for i, s := range sources {
 		labels[i] = s.label
 	}
 	v.source = widget.NewRadioGroup(labels, nil)
 	v.source.Horizontal = true
 	v.source.Required = true
-	v.source.SetSelected(logSources[0].label)
+	v.source.SetSelected(sources[0].label)
 	v.source.OnChanged = func(label string) {
-		for _, s := range logSources {
+		for _, s := range sources {
 			if s.label == label && s.source != v.src {
 				v.src = s.source
 				v.shown = v.refresh(ctx)
 			}
 		}
 	}
-	v.search.SetPlaceHolder("Search (any case)")
+	v.search.SetPlaceHolder(lang.L("Search (any case)"))
 	typed := make(chan struct{}, 1)
 	v.search.OnChanged = func(string) {
 		v.keys.Add(1)
@@ -120,8 +122,8 @@ func newLogsView(ctx context.Context, api engine.API) *logsView {
 		}
 	}
 	go v.searchAfterTyping(ctx, typed)
-	refresh := widget.NewButtonWithIcon("Refresh", theme.ViewRefreshIcon(), func() { v.shown = v.refresh(ctx) })
-	v.diagBtn = widget.NewButtonWithIcon("Diagnostic bundle…", theme.DocumentSaveIcon(), func() { v.openDiag(ctx) })
+	refresh := widget.NewButtonWithIcon(lang.L("Refresh"), theme.ViewRefreshIcon(), func() { v.shown = v.refresh(ctx) })
+	v.diagBtn = widget.NewButtonWithIcon(lang.L("Diagnostic bundle…"), theme.DocumentSaveIcon(), func() { v.openDiag(ctx) })
 	top := container.NewBorder(nil, nil, v.source, container.NewHBox(refresh, v.diagBtn), v.search)
 	v.content = container.NewBorder(top, container.NewVBox(v.count, v.status), nil, nil, v.scroll)
 	return v
@@ -220,7 +222,7 @@ func (v *logsView) refresh(ctx context.Context) <-chan struct{} {
 			}
 			v.inFlight = false
 			if err != nil {
-				v.count.SetText("Could not read the log: " + err.Error())
+				v.count.SetText(lang.L("Could not read the log: {{.Error}}", vals{"Error": err.Error()}))
 				return
 			}
 			v.show(q, p)
@@ -256,36 +258,32 @@ func (v *logsView) atBottom() bool {
 // countText is the line under the log: how many lines, and whether more exist.
 func countText(q engine.LogQuery, p engine.LogPage) string {
 	n := len(p.Lines)
-	lines := plural(n, "line", "lines")
+	lines := lang.L("{{.Count}} lines", vals{"Count": n})
+	if n == 1 {
+		lines = lang.L("1 line")
+	}
+	d := vals{"Lines": lines, "Search": q.Contains, "Limit": q.Limit}
 	switch {
 	case n == 0 && q.Contains != "" && p.Truncated:
-		return fmt.Sprintf("no lines match '%s' in the newest part of the log (older lines were not searched)", q.Contains)
+		return lang.L("no lines match '{{.Search}}' in the newest part of the log (older lines were not searched)", d)
 	case n == 0 && q.Contains != "":
-		return fmt.Sprintf("no lines match '%s'", q.Contains)
+		return lang.L("no lines match '{{.Search}}'", d)
 	case n == 0 && q.Source == engine.LogConsole:
-		return "No VM console output yet: the worker has not run with this data directory."
+		return lang.L("No VM console output yet: the worker has not run with this data directory.")
 	case n == 0:
-		return "The app log is empty."
+		return lang.L("The app log is empty.")
 	case q.Contains != "" && p.Truncated && n >= q.Limit:
-		return fmt.Sprintf("%s match '%s' · newest %d shown, older lines may match too", lines, q.Contains, q.Limit)
+		return lang.L("{{.Lines}} match '{{.Search}}' · newest {{.Limit}} shown, older lines may match too", d)
 	case q.Contains != "" && p.Truncated:
-		return fmt.Sprintf("%s match '%s' · older lines were not searched", lines, q.Contains)
+		return lang.L("{{.Lines}} match '{{.Search}}' · older lines were not searched", d)
 	case q.Contains != "":
-		return fmt.Sprintf("%s match '%s'", lines, q.Contains)
+		return lang.L("{{.Lines}} match '{{.Search}}'", d)
 	case p.Truncated && n >= q.Limit:
-		return fmt.Sprintf("%s · newest %d shown, the log holds more", lines, q.Limit)
+		return lang.L("{{.Lines}} · newest {{.Limit}} shown, the log holds more", d)
 	case p.Truncated:
-		return lines + " · older lines were not read"
+		return lang.L("{{.Lines}} · older lines were not read", d)
 	}
 	return lines
-}
-
-// plural writes n with the singular or plural noun.
-func plural(n int, one, many string) string {
-	if n == 1 {
-		return "1 " + one
-	}
-	return fmt.Sprintf("%d %s", n, many)
 }
 
 // diagFileName is the bundle's default name.
@@ -297,13 +295,13 @@ func diagFileName(now time.Time) string {
 // then asks where.
 func (v *logsView) openDiag(ctx context.Context) {
 	if v.window == nil {
-		v.status.SetText("The diagnostic bundle needs the app window.")
+		v.status.SetText(lang.L("The diagnostic bundle needs the app window."))
 		return
 	}
-	addrs := widget.NewCheck("Include TON addresses (they identify your wallet)", nil)
+	addrs := widget.NewCheck(lang.L("Include TON addresses (they identify your wallet)"), nil)
 	v.diagAddrs = addrs
-	info := wrapLabel(diagExplanation)
-	d := dialog.NewCustomConfirm("Diagnostic bundle", "Save…", "Cancel", container.NewVBox(info, addrs), func(ok bool) {
+	info := wrapLabel(diagExplanation())
+	d := dialog.NewCustomConfirm(lang.L("Diagnostic bundle"), lang.L("Save…"), lang.L("Cancel"), container.NewVBox(info, addrs), func(ok bool) {
 		if ok {
 			v.saveDiag(ctx, addrs.Checked)
 		}
@@ -316,7 +314,7 @@ func (v *logsView) openDiag(ctx context.Context) {
 func (v *logsView) saveDiag(ctx context.Context, includeAddresses bool) {
 	d := dialog.NewFileSave(func(wc fyne.URIWriteCloser, err error) {
 		if err != nil {
-			v.status.SetText("Diagnostic bundle: " + err.Error())
+			v.status.SetText(lang.L("Diagnostic bundle: {{.Error}}", vals{"Error": err.Error()}))
 			return
 		}
 		if wc == nil {
@@ -333,7 +331,7 @@ func (v *logsView) saveDiag(ctx context.Context, includeAddresses bool) {
 // channel closes once the result is on screen. A bundle that could not be
 // written whole is removed.
 func (v *logsView) writeDiag(ctx context.Context, wc fyne.URIWriteCloser, includeAddresses bool) <-chan struct{} {
-	v.status.SetText("Writing the diagnostic bundle…")
+	v.status.SetText(lang.L("Writing the diagnostic bundle…"))
 	v.diagBtn.Disable()
 	done := make(chan struct{})
 	go func() {
@@ -344,7 +342,7 @@ func (v *logsView) writeDiag(ctx context.Context, wc fyne.URIWriteCloser, includ
 		var msg string
 		if err != nil {
 			_ = storage.Delete(wc.URI())
-			msg = "The diagnostic bundle could not be written: " + err.Error()
+			msg = lang.L("The diagnostic bundle could not be written: {{.Error}}", vals{"Error": err.Error()})
 		} else {
 			msg = diagSavedText(wc.URI().Path(), m)
 		}
@@ -363,9 +361,17 @@ func diagSavedText(path string, m diag.Manifest) string {
 	for _, n := range m.Redactions {
 		hidden += n
 	}
-	s := fmt.Sprintf("Saved %s (%s, %s)", path, plural(len(m.Files), "file", "files"), plural(hidden, "redaction", "redactions"))
+	files := lang.L("{{.Count}} files", vals{"Count": len(m.Files)})
+	if len(m.Files) == 1 {
+		files = lang.L("1 file")
+	}
+	redactions := lang.L("{{.Count}} redactions", vals{"Count": hidden})
+	if hidden == 1 {
+		redactions = lang.L("1 redaction")
+	}
+	s := lang.L("Saved {{.Path}} ({{.Files}}, {{.Redactions}})", vals{"Path": path, "Files": files, "Redactions": redactions})
 	if m.AddressesKept {
-		s += " · TON addresses included"
+		s += lang.L(" · TON addresses included")
 	}
 	return s
 }

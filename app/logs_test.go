@@ -169,7 +169,7 @@ func TestLogsDiagnosticBundle(t *testing.T) {
 		t.Error("no dialog shown")
 	}
 	for _, want := range []string{"Recovery phrases, keys, tokens", "TON addresses too, unless you include them", "never included", "manifest.txt"} {
-		if !strings.Contains(diagExplanation, want) {
+		if !strings.Contains(diagExplanation(), want) {
 			t.Errorf("the dialog does not say %q", want)
 		}
 	}

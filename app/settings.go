@@ -2,13 +2,16 @@ package app
 
 import (
 	"context"
-	"fmt"
+	"errors"
 	"strconv"
 	"strings"
 	"sync/atomic"
+	"unicode"
+	"unicode/utf8"
 
 	"fyne.io/fyne/v2"
 	"fyne.io/fyne/v2/container"
+	"fyne.io/fyne/v2/lang"
 	"fyne.io/fyne/v2/theme"
 	"fyne.io/fyne/v2/widget"
 
@@ -17,10 +20,15 @@ import (
 
 // settingsDayOrder lists the days as the tab shows them, Monday first;
 // the numbers index engine.Schedule.Days (Sunday is 0).
-var settingsDayOrder = []struct {
+func settingsDayOrder() []struct {
 	day   int
 	label string
-}{{1, "Mon"}, {2, "Tue"}, {3, "Wed"}, {4, "Thu"}, {5, "Fri"}, {6, "Sat"}, {0, "Sun"}}
+} {
+	return []struct {
+		day   int
+		label string
+	}{{1, lang.L("Mon")}, {2, lang.L("Tue")}, {3, lang.L("Wed")}, {4, lang.L("Thu")}, {5, lang.L("Fri")}, {6, lang.L("Sat")}, {0, lang.L("Sun")}}
+}
 
 // settingsView edits the settings the engine enforces: the GPU alert
 // limit, the automatic pause for hot GPUs, the working schedule and the
@@ -83,41 +91,41 @@ func newSettingsView(ctx context.Context, api engine.API, autostart Autostart) *
 		e.OnChanged = changedText
 	}
 	v.limit.SetPlaceHolder(strconv.Itoa(engine.DefaultGPUTempLimitC))
-	v.pauseAbove.SetPlaceHolder("e.g. 83")
-	v.resumeBelow.SetPlaceHolder("e.g. 75")
+	v.pauseAbove.SetPlaceHolder(lang.L("e.g. 83"))
+	v.resumeBelow.SetPlaceHolder(lang.L("e.g. 75"))
 	v.from.SetPlaceHolder("22:00")
 	v.to.SetPlaceHolder("06:00")
-	v.feed.SetPlaceHolder("empty: the project's releases")
-	v.pauseOff = widget.NewCheck("Off", func(bool) { v.enableFields(); changed() })
-	v.scheduleOn = widget.NewCheck("Work only at these times", func(bool) { v.enableFields(); changed() })
+	v.feed.SetPlaceHolder(lang.L("empty: the project's releases"))
+	v.pauseOff = widget.NewCheck(lang.L("Off"), func(bool) { v.enableFields(); changed() })
+	v.scheduleOn = widget.NewCheck(lang.L("Work only at these times"), func(bool) { v.enableFields(); changed() })
 	dayChecks := container.NewHBox()
-	for _, d := range settingsDayOrder {
+	for _, d := range settingsDayOrder() {
 		c := widget.NewCheck(d.label, func(bool) { changed() })
 		v.days[d.day] = c
 		dayChecks.Add(c)
 	}
-	v.startup = widget.NewCheck("Start with the session", func(bool) { changed() })
+	v.startup = widget.NewCheck(lang.L("Start with the session"), func(bool) { changed() })
 	if autostart == nil {
 		v.startup.Hide()
 	}
-	v.save = widget.NewButtonWithIcon("Save", theme.DocumentSaveIcon(), func() { v.done = v.saveNow(ctx) })
+	v.save = widget.NewButtonWithIcon(lang.L("Save"), theme.DocumentSaveIcon(), func() { v.done = v.saveNow(ctx) })
 	v.save.Importance = widget.HighImportance
 	v.save.Disable()
 
 	celsius := func(e *widget.Entry) fyne.CanvasObject {
 		return container.NewBorder(nil, nil, nil, widget.NewLabel("°C"), e)
 	}
-	alerts := widget.NewCard("GPU temperature", "an alert when a GPU reaches the limit",
-		widget.NewForm(widget.NewFormItem("Alert limit", celsius(v.limit))))
-	pause := widget.NewCard("Pause when hot", "the workers take no new requests while a GPU is this hot, and go on once every GPU stayed cool for a minute",
+	alerts := widget.NewCard(lang.L("GPU temperature"), lang.L("an alert when a GPU reaches the limit"),
+		widget.NewForm(widget.NewFormItem(lang.L("Alert limit"), celsius(v.limit))))
+	pause := widget.NewCard(lang.L("Pause when hot"), lang.L("the workers take no new requests while a GPU is this hot, and go on once every GPU stayed cool for a minute"),
 		container.NewVBox(v.pauseOff, widget.NewForm(
-			widget.NewFormItem("Pause above", celsius(v.pauseAbove)),
-			widget.NewFormItem("Resume below", celsius(v.resumeBelow)))))
-	schedule := widget.NewCard("Schedule", "outside these times the workers pause (local time; a time to before the time from runs overnight)",
+			widget.NewFormItem(lang.L("Pause above"), celsius(v.pauseAbove)),
+			widget.NewFormItem(lang.L("Resume below"), celsius(v.resumeBelow)))))
+	schedule := widget.NewCard(lang.L("Schedule"), lang.L("outside these times the workers pause (local time; a time to before the time from runs overnight)"),
 		container.NewVBox(v.scheduleOn, dayChecks, widget.NewForm(
-			widget.NewFormItem("From", v.from), widget.NewFormItem("To", v.to))))
-	other := widget.NewCard("Updates and start", "",
-		container.NewVBox(widget.NewForm(widget.NewFormItem("Update feed URL", v.feed)), v.startup))
+			widget.NewFormItem(lang.L("From"), v.from), widget.NewFormItem(lang.L("To"), v.to))))
+	other := widget.NewCard(lang.L("Updates and start"), "",
+		container.NewVBox(widget.NewForm(widget.NewFormItem(lang.L("Update feed URL"), v.feed)), v.startup))
 	v.content = container.NewVScroll(container.NewVBox(alerts, pause, schedule, other,
 		container.NewHBox(v.save), v.status))
 	v.enableFields()
@@ -162,7 +170,7 @@ func (v *settingsView) load(ctx context.Context) <-chan struct{} {
 		fyne.Do(func() {
 			defer close(done)
 			if err != nil {
-				v.showError("Could not read the settings: " + err.Error())
+				v.showError(lang.L("Could not read the settings: {{.Error}}", vals{"Error": err.Error()}))
 				return
 			}
 			v.fill(set)
@@ -258,22 +266,22 @@ func (v *settingsView) settings() (engine.Settings, error) {
 	num := func(e *widget.Entry, what string) (int, error) {
 		n, err := strconv.Atoi(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(e.Text), "°C")))
 		if err != nil {
-			return 0, fmt.Errorf("%s must be a whole number of °C, not %q", what, e.Text)
+			return 0, errors.New(lang.L("{{.What}} must be a whole number of °C, not {{.Text}}", vals{"What": what, "Text": strconv.Quote(e.Text)}))
 		}
 		return n, nil
 	}
 	var err error
-	if set.GPUTempLimitC, err = num(v.limit, "the GPU temperature alert limit"); err != nil {
+	if set.GPUTempLimitC, err = num(v.limit, lang.L("the GPU temperature alert limit")); err != nil {
 		return set, err
 	}
 	if !v.pauseOff.Checked {
-		if set.PauseAboveC, err = num(v.pauseAbove, "pause above"); err != nil {
+		if set.PauseAboveC, err = num(v.pauseAbove, lang.L("pause above")); err != nil {
 			return set, err
 		}
 		if set.PauseAboveC == 0 {
-			return set, fmt.Errorf("pause above must be a temperature; tick Off to turn the pause off")
+			return set, errors.New(lang.L("pause above must be a temperature; tick Off to turn the pause off"))
 		}
-		if set.ResumeBelowC, err = num(v.resumeBelow, "resume below"); err != nil {
+		if set.ResumeBelowC, err = num(v.resumeBelow, lang.L("resume below")); err != nil {
 			return set, err
 		}
 	}
@@ -299,7 +307,7 @@ func (v *settingsView) saveNow(ctx context.Context) <-chan struct{} {
 		return done
 	}
 	if v.stale.Load() {
-		v.showError("The settings were not loaded from this host yet; they are being loaded now: check them and save again.")
+		v.showError(lang.L("The settings were not loaded from this host yet; they are being loaded now: check them and save again."))
 		v.shown = v.load(ctx)
 		close(done)
 		return done
@@ -308,7 +316,7 @@ func (v *settingsView) saveNow(ctx context.Context) <-chan struct{} {
 	startupChanged := v.autostart != nil && form.startup != v.autostart.Enabled()
 	v.save.Disable()
 	v.status.Importance = widget.LowImportance
-	v.status.SetText("Saving…")
+	v.status.SetText(lang.L("Saving…"))
 	go func() {
 		err := v.api.SetSettings(ctx, set)
 		var aerr error
@@ -318,7 +326,7 @@ func (v *settingsView) saveNow(ctx context.Context) <-chan struct{} {
 		fyne.Do(func() {
 			defer close(done)
 			if err != nil {
-				v.showError("Not saved: " + err.Error())
+				v.showError(lang.L("Not saved: {{.Error}}", vals{"Error": err.Error()}))
 				v.edited()
 				return
 			}
@@ -327,12 +335,12 @@ func (v *settingsView) saveNow(ctx context.Context) <-chan struct{} {
 				v.saved.startup = v.autostart.Enabled()
 			}
 			if aerr != nil {
-				v.showError("Saved, but starting with the session could not be changed: " + aerr.Error())
+				v.showError(lang.L("Saved, but starting with the session could not be changed: {{.Error}}", vals{"Error": aerr.Error()}))
 				return
 			}
 			v.edited()
 			v.status.Importance = widget.SuccessImportance
-			v.status.SetText("Saved.")
+			v.status.SetText(lang.L("Saved."))
 		})
 	}()
 	return done
@@ -367,7 +375,8 @@ func sentence(msg string) string {
 	if msg == "" {
 		return msg
 	}
-	msg = strings.ToUpper(msg[:1]) + msg[1:]
+	r, n := utf8.DecodeRuneInString(msg)
+	msg = string(unicode.ToUpper(r)) + msg[n:]
 	if !strings.HasSuffix(msg, ".") {
 		msg += "."
 	}

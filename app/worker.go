@@ -257,7 +257,7 @@ func (v *workerView) showEarnings(e *engine.Earnings) {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%-22s %16s %16s %16s %16s\n", "", lang.L("today"), lang.L("7 days"), lang.L("30 days"), lang.L("all time"))
 	for _, st := range store.Stages() {
-		fmt.Fprintf(&b, "%-22s %16s %16s %16s %16s\n", stageLabels[st], wallet.TONString(e.Today[st]),
+		fmt.Fprintf(&b, "%-22s %16s %16s %16s %16s\n", stageLabel(st), wallet.TONString(e.Today[st]),
 			wallet.TONString(e.Week[st]), wallet.TONString(e.Month[st]), wallet.TONString(e.All[st]))
 	}
 	b.WriteString(lang.L("Claimable now: {{.Amount}}", vals{"Amount": wallet.TONString(e.ClaimableNow)}))
