@@ -22,9 +22,12 @@ import (
 	"github.com/cocoon-provider/cocoon-provider/engine/hostcheck"
 )
 
-// The tests run with the app's translations, in the locale of the
-// environment (English by default).
-func init() { registerTranslations() }
+// The tests run with the app's translations in English, whatever the
+// locale of the machine running them (their assertions read English).
+func init() {
+	os.Setenv("LANGUAGE", "en")
+	registerTranslations()
+}
 
 // languages are the translation files the app ships.
 var languages = []string{"en", "ru", "uk", "fr", "ar"}
