@@ -23,21 +23,24 @@ func (s *session) serveAPI(dataDir, version string, a listenFlags, onShow func()
 	if err != nil {
 		return err
 	}
-	srv := remote.NewServer(s.svc, remote.ServerOptions{Token: token, Version: version, Logger: s.log, OnShow: onShow})
+	listeners := 1
+	if a.addr != "" {
+		listeners = 2
+	}
+	up := make(chan string, listeners)
+	srv := remote.NewServer(s.svc, remote.ServerOptions{Token: token, Version: version, Logger: s.log, OnShow: onShow,
+		OnListen: func(addr string) { up <- addr }})
 	ctx, cancel := context.WithCancel(context.Background())
 	s.apiStop = cancel
 	sock := remote.SocketPath(dataDir)
-	errs := make(chan error, 2)
+	errs := make(chan error, listeners)
 	serve := func(what string, f func() error) {
 		s.apiWG.Add(1)
 		go func() {
 			defer s.apiWG.Done()
 			if err := f(); err != nil && ctx.Err() == nil {
 				s.log.Error("control API stopped", "listener", what, "error", err)
-				select {
-				case errs <- fmt.Errorf("%s: %w", what, err):
-				default:
-				}
+				errs <- fmt.Errorf("%s: %w", what, err)
 			}
 		}()
 	}
@@ -45,13 +48,15 @@ func (s *session) serveAPI(dataDir, version string, a listenFlags, onShow func()
 	if a.addr != "" {
 		serve("--api "+a.addr, func() error { return srv.ServeTCP(ctx, a.addr, a.public, dataDir) })
 	}
-	// A listener that cannot start fails at once; give it that moment.
-	select {
-	case err := <-errs:
-		cancel()
-		s.apiWG.Wait()
-		return err
-	case <-time.After(200 * time.Millisecond):
+	// Every listener either accepts connections or fails to start.
+	for range listeners {
+		select {
+		case err := <-errs:
+			cancel()
+			s.apiWG.Wait()
+			return err
+		case <-up:
+		}
 	}
 	s.log.Info("serving the control API", "socket", sock, "tcp", a.addr)
 	if stdout != nil && a.addr != "" {

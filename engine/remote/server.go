@@ -48,6 +48,9 @@ type ServerOptions struct {
 	// OnShow answers POST /v1/show: a second launch of the app asks the
 	// running one to show its window. Nil answers 404.
 	OnShow func()
+	// OnListen, when set, learns each listener's address once it accepts
+	// connections (a caller waiting for the API to be up).
+	OnListen func(addr string)
 }
 
 // Server serves an engine.API over HTTP.
@@ -60,7 +63,7 @@ type Server struct {
 	keepAlive time.Duration
 	// bundleMax is maxBundle; tests lower it.
 	bundleMax int
-	// onListen, when set, learns each listener's address (tests).
+	// onListen is ServerOptions.OnListen (tests set it directly).
 	onListen func(addr string)
 }
 
@@ -70,7 +73,7 @@ func NewServer(api engine.API, opts ServerOptions) *Server {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Server{api: api, opts: opts, tokenHash: sha256.Sum256([]byte(opts.Token)), log: log, keepAlive: keepAliveInterval, bundleMax: maxBundle}
+	return &Server{api: api, opts: opts, tokenHash: sha256.Sum256([]byte(opts.Token)), log: log, keepAlive: keepAliveInterval, bundleMax: maxBundle, onListen: opts.OnListen}
 }
 
 // routes lists the endpoints by path, for 405 answers.
