@@ -13,7 +13,6 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -22,6 +21,7 @@ import (
 	"github.com/cocoon-provider/cocoon-provider/engine/devmode/standin"
 	"github.com/cocoon-provider/cocoon-provider/engine/store"
 	"github.com/cocoon-provider/cocoon-provider/update"
+	"github.com/cocoon-provider/cocoon-provider/update/updatetest"
 )
 
 const (
@@ -44,40 +44,6 @@ func cliFeed(published string) []byte {
   {"name": "cocoon-worker", "version": "0.9.1", "url": "https://example.org/w-0.9.1.img", "sha256": %q, "size": 10, "image_hash": %q},
   {"name": "cocoon-worker", "version": "0.8.0", "url": "https://example.org/w-0.8.0.img", "sha256": %q, "size": 10, "image_hash": %q}]}`,
 		published, runtime.GOOS, runtime.GOARCH, anySum, anySum, fake, anySum, officialImage, anySum, otherImage)
-}
-
-type cliFeedServer struct {
-	*httptest.Server
-	mu        sync.Mutex
-	feed, sig []byte
-}
-
-func newCLIFeedServer(t *testing.T) *cliFeedServer {
-	s := &cliFeedServer{}
-	s.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		s.mu.Lock()
-		defer s.mu.Unlock()
-		var b []byte
-		switch r.URL.Path {
-		case "/feed.json":
-			b = s.feed
-		case "/feed.json.sig":
-			b = s.sig
-		}
-		if b == nil {
-			http.NotFound(w, r)
-			return
-		}
-		_, _ = w.Write(b)
-	}))
-	t.Cleanup(s.Close)
-	return s
-}
-
-func (s *cliFeedServer) set(feed, sig []byte) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.feed, s.sig = feed, sig
 }
 
 // useRelease sets the running version and the test release key for one test.
@@ -130,10 +96,10 @@ func TestCLIUpdate(t *testing.T) {
 	}
 	useRelease(t, "v1.0.0", pub)
 	dir := t.TempDir()
-	srv := newCLIFeedServer(t)
+	srv := updatetest.NewFeedServer(t, nil, nil)
 	feed := cliFeed("2026-05-01T12:00:00Z")
-	srv.set(feed, update.Sign(priv, feed))
-	feedURL := srv.URL + "/feed.json"
+	srv.Set(feed, update.Sign(priv, feed))
+	feedURL := srv.FeedURL()
 
 	// No allow-list yet: no image is offered.
 	out, err := runUpdate(t, "--data-dir", dir, "--feed", feedURL)
@@ -260,7 +226,7 @@ func TestCLIUpdate(t *testing.T) {
 
 	// An older feed is refused once a newer one was seen.
 	old := cliFeed("2026-04-01T12:00:00Z")
-	srv.set(old, update.Sign(priv, old))
+	srv.Set(old, update.Sign(priv, old))
 	if _, err := runUpdate(t, "--data-dir", dir); err == nil || !strings.Contains(err.Error(), "before the one this app already saw") {
 		t.Errorf("rollback: %v", err)
 	}
@@ -270,7 +236,7 @@ func TestCLIUpdate(t *testing.T) {
 
 	// A newer feed moves the stored time on.
 	newer := cliFeed("2026-06-01T12:00:00Z")
-	srv.set(newer, update.Sign(priv, newer))
+	srv.Set(newer, update.Sign(priv, newer))
 	if _, err := runUpdate(t, "--data-dir", dir); err != nil {
 		t.Fatal(err)
 	}
@@ -285,13 +251,13 @@ func TestCLIUpdateRefusals(t *testing.T) {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
-	srv := newCLIFeedServer(t)
+	srv := updatetest.NewFeedServer(t, nil, nil)
 	feed := cliFeed("2026-05-01T12:00:00Z")
-	feedURL := srv.URL + "/feed.json"
+	feedURL := srv.FeedURL()
 
 	// A build with no pinned key cannot check, and says so.
 	useRelease(t, "v1.0.0")
-	srv.set(feed, update.Sign(priv, feed))
+	srv.Set(feed, update.Sign(priv, feed))
 	if _, err := runUpdate(t, "--data-dir", dir, "--feed", feedURL); err == nil ||
 		!strings.Contains(err.Error(), "this build cannot check for updates: no release key is pinned in it") {
 		t.Errorf("no key: %v", err)
@@ -299,12 +265,12 @@ func TestCLIUpdateRefusals(t *testing.T) {
 	testReleaseKeys = []ed25519.PublicKey{pub}
 
 	tampered := bytes.Replace(feed, []byte(`"1.2.3"`), []byte(`"9.9.9"`), 1)
-	srv.set(tampered, update.Sign(priv, feed))
+	srv.Set(tampered, update.Sign(priv, feed))
 	if _, err := runUpdate(t, "--data-dir", dir, "--feed", feedURL); err == nil || !strings.Contains(err.Error(),
 		"the release feed's signature does not match the key pinned in this build: the feed was altered or is not from the Cocoon Provider releases; no update was offered") {
 		t.Errorf("tampered: %v", err)
 	}
-	srv.set(feed, nil)
+	srv.Set(feed, nil)
 	if _, err := runUpdate(t, "--data-dir", dir, "--feed", feedURL); err == nil || !strings.Contains(err.Error(), "the release feed is not signed") {
 		t.Errorf("unsigned: %v", err)
 	}

@@ -11,9 +11,10 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/cocoon-provider/cocoon-provider/update/updatetest"
 )
 
 const (
@@ -53,45 +54,6 @@ func newKey(t *testing.T) (ed25519.PublicKey, ed25519.PrivateKey) {
 	return pub, priv
 }
 
-// feedServer serves /feed.json and /feed.json.sig; a nil body answers 404.
-type feedServer struct {
-	*httptest.Server
-	mu   sync.Mutex
-	feed []byte
-	sig  []byte
-}
-
-func newFeedServer(t *testing.T, feed, sig []byte) *feedServer {
-	t.Helper()
-	s := &feedServer{feed: feed, sig: sig}
-	s.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		s.mu.Lock()
-		defer s.mu.Unlock()
-		var b []byte
-		switch r.URL.Path {
-		case "/feed.json":
-			b = s.feed
-		case "/feed.json.sig":
-			b = s.sig
-		}
-		if b == nil {
-			http.NotFound(w, r)
-			return
-		}
-		_, _ = w.Write(b)
-	}))
-	t.Cleanup(s.Close)
-	return s
-}
-
-func (s *feedServer) set(feed, sig []byte) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.feed, s.sig = feed, sig
-}
-
-func (s *feedServer) url() string { return s.URL + "/feed.json" }
-
 func allowOnly(hashes ...string) func(string) (bool, bool) {
 	return func(h string) (bool, bool) {
 		for _, a := range hashes {
@@ -103,9 +65,9 @@ func allowOnly(hashes ...string) func(string) (bool, bool) {
 	}
 }
 
-func check(t *testing.T, srv *feedServer, keys []ed25519.PublicKey, mod func(*Options)) (Result, error) {
+func check(t *testing.T, srv *updatetest.FeedServer, keys []ed25519.PublicKey, mod func(*Options)) (Result, error) {
 	t.Helper()
-	o := Options{FeedURL: srv.url(), Current: "v1.0.0", OS: "linux", Arch: "amd64", Keys: keys, Client: srv.Client(), AllowedImage: allowOnly(hashA)}
+	o := Options{FeedURL: srv.FeedURL(), Current: "v1.0.0", OS: "linux", Arch: "amd64", Keys: keys, Client: srv.Client(), AllowedImage: allowOnly(hashA)}
 	if mod != nil {
 		mod(&o)
 	}
@@ -115,7 +77,7 @@ func check(t *testing.T, srv *feedServer, keys []ed25519.PublicKey, mod func(*Op
 func TestCheckSignedFeed(t *testing.T) {
 	pub, priv := newKey(t)
 	feed := []byte(testFeed)
-	srv := newFeedServer(t, feed, Sign(priv, feed))
+	srv := updatetest.NewFeedServer(t, feed, Sign(priv, feed))
 	r, err := check(t, srv, []ed25519.PublicKey{pub}, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -141,7 +103,7 @@ func TestCheckSignedFeed(t *testing.T) {
 	// A second key among the pinned ones, and a signature file with a
 	// signature by a retired key first, still verify.
 	other, otherPriv := newKey(t)
-	srv.set(feed, append(Sign(otherPriv, feed), Sign(priv, feed)...))
+	srv.Set(feed, append(Sign(otherPriv, feed), Sign(priv, feed)...))
 	if _, err := check(t, srv, []ed25519.PublicKey{other, pub}, nil); err != nil {
 		t.Errorf("two signatures: %v", err)
 	}
@@ -190,12 +152,12 @@ func TestCheckRefusals(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			srv := newFeedServer(t, tt.feed, tt.sig)
+			srv := updatetest.NewFeedServer(t, tt.feed, tt.sig)
 			r, err := check(t, srv, tt.keys, nil)
 			if err == nil {
 				t.Fatalf("accepted: %+v", r)
 			}
-			msg := strings.ReplaceAll(tt.msg, "%s", srv.url())
+			msg := strings.ReplaceAll(tt.msg, "%s", srv.FeedURL())
 			if !errors.Is(err, tt.kind) || !strings.Contains(err.Error(), msg) {
 				t.Errorf("error %q (kind ok: %v); want one containing %q", err, errors.Is(err, tt.kind), msg)
 			}
@@ -341,7 +303,7 @@ func TestCompareVersions(t *testing.T) {
 func TestCheckVersions(t *testing.T) {
 	pub, priv := newKey(t)
 	feed := []byte(testFeed)
-	srv := newFeedServer(t, feed, Sign(priv, feed))
+	srv := updatetest.NewFeedServer(t, feed, Sign(priv, feed))
 	tests := []struct {
 		current string
 		offered bool
@@ -373,7 +335,7 @@ func TestCheckVersions(t *testing.T) {
 func TestCheckPlatforms(t *testing.T) {
 	pub, priv := newKey(t)
 	feed := []byte(testFeed)
-	srv := newFeedServer(t, feed, Sign(priv, feed))
+	srv := updatetest.NewFeedServer(t, feed, Sign(priv, feed))
 	tests := []struct {
 		os, arch string
 		urls     []string
@@ -408,7 +370,7 @@ func TestCheckPlatforms(t *testing.T) {
 func TestCheckImageAllowList(t *testing.T) {
 	pub, priv := newKey(t)
 	feed := []byte(testFeed)
-	srv := newFeedServer(t, feed, Sign(priv, feed))
+	srv := updatetest.NewFeedServer(t, feed, Sign(priv, feed))
 	var asked []string
 	tests := []struct {
 		name    string
@@ -453,7 +415,7 @@ func TestCheckImageAllowList(t *testing.T) {
 func TestCheckRollback(t *testing.T) {
 	pub, priv := newKey(t)
 	feed := []byte(testFeed)
-	srv := newFeedServer(t, feed, Sign(priv, feed))
+	srv := updatetest.NewFeedServer(t, feed, Sign(priv, feed))
 	published := time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
 	for _, tt := range []struct {
 		last time.Time
