@@ -10,7 +10,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -36,14 +35,7 @@ func TestLogsAndDiagThroughTheClient(t *testing.T) {
 			api.SetLogs(engine.LogApp, []string{"level=INFO started", "level=ERROR disk full", "level=INFO ok", "level=error again"})
 			api.SetLogs(engine.LogConsole, []string{"[    0.000000] Linux version 6.12", "login:"})
 			srv := NewServer(api, ServerOptions{Token: testToken})
-			var c *Client
-			if transport == "unix" {
-				path := filepath.Join(t.TempDir(), "api.sock")
-				startUnix(t, srv, path)
-				c = dialUnix(t, path)
-			} else {
-				_, c = httpServer(t, srv)
-			}
+			c := clientOver(t, transport, srv)
 			ctx := context.Background()
 
 			p, err := c.Logs(ctx, engine.LogQuery{})

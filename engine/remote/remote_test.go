@@ -173,20 +173,25 @@ func httpServer(t *testing.T, srv *Server) (*httptest.Server, *Client) {
 	return hs, c
 }
 
+// clientOver serves srv over transport ("unix" or "tcp") and dials it.
+func clientOver(t *testing.T, transport string, srv *Server) *Client {
+	t.Helper()
+	if transport == "unix" {
+		path := filepath.Join(t.TempDir(), "api.sock")
+		startUnix(t, srv, path)
+		return dialUnix(t, path)
+	}
+	_, c := httpServer(t, srv)
+	return c
+}
+
 func TestClientMethods(t *testing.T) {
 	for _, transport := range []string{"unix", "tcp"} {
 		t.Run(transport, func(t *testing.T) {
 			api := newAPI()
 			shown := make(chan struct{}, 1)
 			srv := NewServer(api, ServerOptions{Token: testToken, Version: "1.2.3", OnShow: func() { shown <- struct{}{} }})
-			var c *Client
-			if transport == "unix" {
-				path := filepath.Join(t.TempDir(), "api.sock")
-				startUnix(t, srv, path)
-				c = dialUnix(t, path)
-			} else {
-				_, c = httpServer(t, srv)
-			}
+			c := clientOver(t, transport, srv)
 			ctx := context.Background()
 			if v := c.ServerVersion(); v != "1.2.3" {
 				t.Errorf("ServerVersion = %q", v)
@@ -551,14 +556,7 @@ func TestLedgerStreamed(t *testing.T) {
 				return err
 			}
 			srv := NewServer(api, ServerOptions{Token: testToken})
-			var c *Client
-			if transport == "unix" {
-				path := filepath.Join(t.TempDir(), "api.sock")
-				startUnix(t, srv, path)
-				c = dialUnix(t, path)
-			} else {
-				_, c = httpServer(t, srv)
-			}
+			c := clientOver(t, transport, srv)
 			out := &signalWriter{first: firstArrived}
 			from := time.Date(2024, 4, 1, 0, 0, 0, 500, time.FixedZone("CEST", 2*3600))
 			if err := c.ExportLedgerCSV(context.Background(), out, from); err != nil {

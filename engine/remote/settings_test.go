@@ -3,7 +3,6 @@ package remote
 import (
 	"context"
 	"errors"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -28,14 +27,7 @@ func TestSettingsThroughTheClient(t *testing.T) {
 		t.Run(transport, func(t *testing.T) {
 			api := newAPI()
 			srv := NewServer(api, ServerOptions{Token: testToken})
-			var c *Client
-			if transport == "unix" {
-				path := filepath.Join(t.TempDir(), "api.sock")
-				startUnix(t, srv, path)
-				c = dialUnix(t, path)
-			} else {
-				_, c = httpServer(t, srv)
-			}
+			c := clientOver(t, transport, srv)
 			ctx := context.Background()
 			got, err := c.Settings(ctx)
 			if err != nil || got != engine.DefaultSettings() {
