@@ -2,14 +2,19 @@
 # Runs every Go fuzz target in the module for FUZZTIME each and prints a
 # table: package, target, time, execs, new corpus entries, result.
 # Failing inputs land in the package's testdata/fuzz/<Target>/ (Go's
-# default); the generated corpus stays in Go's fuzz cache. Exits non-zero
+# default); the generated corpus stays in Go's fuzz cache, so each run goes
+# on from the last one (its size is the "corpus" column). Exits non-zero
 # when a target failed.
 set -u
 GO=${GO:-go}
 FUZZTIME=${FUZZTIME:-10m}
+# FUZZPARALLEL: fuzzing workers per target (default: one per CPU).
+FUZZPARALLEL=${FUZZPARALLEL:-}
 root=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$root" || exit 2
 module=$($GO list -m) || exit 2
+# Go keeps each target's generated corpus here, across runs.
+cache=$($GO env GOCACHE)/fuzz
 logdir=$(mktemp -d)
 trap 'rm -rf "$logdir"' EXIT
 
@@ -28,7 +33,8 @@ for pkg in $($GO list -f '{{$d := .Dir}}{{range .TestGoFiles}}{{$.ImportPath}} {
 		log="$logdir/${short//\//_}.$t.log"
 		echo "fuzz: $short $t for $FUZZTIME" >&2
 		start=$(date +%s)
-		$GO test -run '^$' -fuzz "^${t}\$" -fuzztime "$FUZZTIME" -fuzzminimizetime 10x "$pkg" >"$log" 2>&1
+		$GO test -run '^$' -fuzz "^${t}\$" -fuzztime "$FUZZTIME" -fuzzminimizetime 10x \
+			${FUZZPARALLEL:+-parallel "$FUZZPARALLEL"} "$pkg" >"$log" 2>&1
 		rc=$?
 		secs=$(( $(date +%s) - start ))
 		last=$(grep -E '^fuzz: elapsed: .*execs: ' "$log" | tail -n 1)
@@ -46,9 +52,10 @@ for pkg in $($GO list -f '{{$d := .Dir}}{{range .TestGoFiles}}{{$.ImportPath}} {
 			fi
 			{ echo "---- $short $t"; tail -n 40 "$log"; } >&2
 		fi
-		rows+=("$short|$t|${secs}s|${execs:-?}|${newc:-?}|$result")
+		corpus=$(find "$cache/$pkg/$t" -type f 2>/dev/null | wc -l)
+		rows+=("$short|$t|${secs}s|${execs:-?}|${newc:-?}|$corpus|$result")
 	done
 done
 
-printf '%s\n' "package|target|time|execs|new corpus|result" "${rows[@]}" | column -t -s '|'
+printf '%s\n' "package|target|time|execs|new this run|corpus|result" "${rows[@]}" | column -t -s '|'
 exit "$failed"
