@@ -11,7 +11,7 @@ export CGO_CFLAGS ?= -O2 -g -Wno-deprecated-declarations
 # Arguments for `make run`, e.g. make run ARGS="doctor".
 ARGS     ?=
 
-.PHONY: all deps build build-nogui cross run dev image doctor test test-unit test-wallet test-ui test-vm vet lint bench measure clean fuzz
+.PHONY: all deps build build-nogui cross run dev image doctor test test-unit test-wallet test-ui test-vm vet lint bench measure soak clean fuzz
 
 all: build
 
@@ -93,6 +93,16 @@ bench: build
 
 measure: build
 	packaging/scripts/measure.sh
+
+# The desktop app under Xvfb with dev-mode traffic: RSS and CPU of the app
+# and QEMU at 1 Hz, window open and tray only, SOAK_DURATION each (make soak
+# SOAK_DURATION=1h SOAK_MODES=window for the long soak; SOAK_CSV=DIR keeps
+# the samples).
+SOAK_DURATION ?= 10m
+SOAK_MODES    ?= window tray
+soak: build
+	SOAK_DURATION='$(SOAK_DURATION)' SOAK_MODES='$(SOAK_MODES)' $(GO) test -tags integration -run '^$$' \
+		-bench GUISoak -benchtime=1x -timeout 0 . | grep -v -E '^(goos|goarch|pkg|cpu|PASS|ok|Benchmark)'
 
 # Linux packages in dist/: a .deb (both programs, desktop entry, icons,
 # systemd units, service account) and the `fyne package` tarball.

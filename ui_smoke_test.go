@@ -84,10 +84,11 @@ func startDaemon(tb testing.TB, name string, args ...string) string {
 
 // appProcess is the app running as a child process.
 type appProcess struct {
-	cmd   *exec.Cmd
-	logs  syncbuf.Buffer
-	lines chan string
-	done  chan error
+	cmd     *exec.Cmd
+	dataDir string
+	logs    syncbuf.Buffer
+	lines   chan string
+	done    chan error
 }
 
 // startApp runs the app with a fresh data directory on the given X display;
@@ -102,7 +103,7 @@ func startApp(tb testing.TB, display, busAddr string, extra ...string) *appProce
 	if busAddr != "" {
 		cmd.Env = append(cmd.Env, "DBUS_SESSION_BUS_ADDRESS="+busAddr)
 	}
-	p := &appProcess{cmd: cmd, lines: make(chan string, 256), done: make(chan error, 1)}
+	p := &appProcess{cmd: cmd, dataDir: filepath.Join(dir, "data"), lines: make(chan string, 256), done: make(chan error, 1)}
 	out, err := cmd.StderrPipe()
 	if err != nil {
 		tb.Fatal(err)
@@ -275,19 +276,11 @@ func BenchmarkGUIFootprint(b *testing.B) {
 }
 
 func rssMiB(tb testing.TB, pid int) float64 {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	rss, _, err := procStats(pid)
 	if err != nil {
 		tb.Fatal(err)
 	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
-			var kb float64
-			fmt.Sscanf(strings.TrimSpace(v), "%f", &kb)
-			return kb / 1024
-		}
-	}
-	tb.Fatal("no VmRSS")
-	return 0
+	return rss
 }
 
 // captureX grabs the X screen with xwd and decodes its ZPixmap.
