@@ -5,7 +5,6 @@ import (
 	"encoding/csv"
 	"fmt"
 	"io"
-	"slices"
 	"strconv"
 	"time"
 
@@ -43,40 +42,34 @@ var LedgerCSVHeader = []string{"time", "stage", "amount_nanoton", "amount_ton", 
 // same instant in the order they were recorded). Times are RFC 3339 in
 // UTC; instance is empty for an entry without one.
 func WriteLedgerCSV(ctx context.Context, st *store.Store, w io.Writer, since time.Time) error {
-	var entries []store.LedgerEntry
-	for after := int64(0); ; {
-		page, err := st.Ledger(ctx, after, store.MaxPageSize)
+	cw := csv.NewWriter(w)
+	if err := cw.Write(LedgerCSVHeader); err != nil {
+		return fmt.Errorf("export ledger: %w", err)
+	}
+	// Page by page in time order (ties in the order of recording), so
+	// that memory does not grow with the ledger.
+	var after *store.LedgerEntry
+	for {
+		page, err := st.LedgerFrom(ctx, since, after, store.MaxPageSize)
 		if err != nil {
 			return fmt.Errorf("export ledger: %w", err)
 		}
 		for _, e := range page {
-			if !e.Time.Before(since) {
-				entries = append(entries, e)
+			instance := ""
+			if e.Instance.Valid {
+				instance = strconv.FormatInt(e.Instance.V, 10)
+			}
+			if err := cw.Write([]string{
+				e.Time.UTC().Format(time.RFC3339Nano), e.Stage, strconv.FormatInt(e.AmountNanoTON, 10), wallet.FormatTON(e.AmountNanoTON),
+				strconv.FormatInt(e.Tokens, 10), strconv.FormatInt(e.FeePerToken, 10), instance, e.Proxy, e.Note,
+			}); err != nil {
+				return fmt.Errorf("export ledger: %w", err)
 			}
 		}
 		if len(page) < store.MaxPageSize {
 			break
 		}
-		after = page[len(page)-1].ID
-	}
-	// IDs follow the order of recording, which a late chain read can
-	// put out of time order.
-	slices.SortStableFunc(entries, func(a, b store.LedgerEntry) int { return a.Time.Compare(b.Time) })
-	cw := csv.NewWriter(w)
-	if err := cw.Write(LedgerCSVHeader); err != nil {
-		return fmt.Errorf("export ledger: %w", err)
-	}
-	for _, e := range entries {
-		instance := ""
-		if e.Instance.Valid {
-			instance = strconv.FormatInt(e.Instance.V, 10)
-		}
-		if err := cw.Write([]string{
-			e.Time.UTC().Format(time.RFC3339Nano), e.Stage, strconv.FormatInt(e.AmountNanoTON, 10), wallet.FormatTON(e.AmountNanoTON),
-			strconv.FormatInt(e.Tokens, 10), strconv.FormatInt(e.FeePerToken, 10), instance, e.Proxy, e.Note,
-		}); err != nil {
-			return fmt.Errorf("export ledger: %w", err)
-		}
+		after = &page[len(page)-1]
 	}
 	cw.Flush()
 	if err := cw.Error(); err != nil {

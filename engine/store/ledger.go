@@ -3,10 +3,13 @@ package store
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"math"
 	"strings"
 	"time"
+
+	sqlite3 "modernc.org/sqlite/lib"
 )
 
 // Ledger stages, the values of LedgerEntry.Stage and the keys of
@@ -91,7 +94,7 @@ func (s *Store) AddLedger(ctx context.Context, e LedgerEntry) (inserted bool, er
 		 ON CONFLICT (source) DO NOTHING`,
 		e.Source, toMS(e.Time), e.Stage, e.AmountNanoTON, instance, e.Proxy, e.Note, e.Tokens, e.FeePerToken)
 	if err != nil {
-		return false, classify(s.path, fmt.Sprintf("add ledger entry %q", e.Source), err)
+		return false, s.insertError(fmt.Sprintf("add ledger entry %q", e.Source), e.Stage, err)
 	}
 	n, err := res.RowsAffected()
 	if err != nil {
@@ -108,15 +111,26 @@ func (s *Store) LedgerTotals(ctx context.Context) (map[string]int64, error) {
 	return nano, err
 }
 
-// ledgerSumsSQL sums amounts and tokens of each stage over the entries
-// with t_ms >= ?1: one SELECT a stage, each a range of the covering index
-// ledger_stage_t, so the cost follows the entries in range and nothing is
-// sorted. It yields a row for every stage.
+// quarterMS is the width of a ledger_quarters row: a quarter hour.
+const quarterMS = 15 * 60 * 1000
+
+// quarterFloor returns the start of the quarter hour holding ms.
+func quarterFloor(ms int64) int64 { return ms - ((ms%quarterMS)+quarterMS)%quarterMS }
+
+// ledgerSumsSQL sums amounts and tokens of each stage from ?1 on in two
+// parts: the whole quarter hours from ?2 (the first quarter boundary at or
+// after ?1) from ledger_quarters, and the entries in [?1, ?2) from a range
+// of the covering index ledger_stage_t. The parts are added in Go, where
+// an overflow is caught; sum() itself fails on one. One row per stage.
 var ledgerSumsSQL = func() string {
 	parts := make([]string, 0, len(Stages()))
 	for _, st := range Stages() { // constants: safe to inline
 		parts = append(parts, fmt.Sprintf(
-			`SELECT '%s', coalesce(sum(amount_nanoton), 0), coalesce(sum(tokens), 0) FROM ledger WHERE stage = '%s' AND t_ms >= ?1`, st, st))
+			`SELECT '%[1]s',
+			   (SELECT coalesce(sum(amount_nanoton), 0) FROM ledger_quarters WHERE stage = '%[1]s' AND q_ms >= ?2),
+			   (SELECT coalesce(sum(tokens), 0) FROM ledger_quarters WHERE stage = '%[1]s' AND q_ms >= ?2),
+			   (SELECT coalesce(sum(amount_nanoton), 0) FROM ledger WHERE stage = '%[1]s' AND t_ms >= ?1 AND t_ms < ?2),
+			   (SELECT coalesce(sum(tokens), 0) FROM ledger WHERE stage = '%[1]s' AND t_ms >= ?1 AND t_ms < ?2)`, st))
 	}
 	return strings.Join(parts, "\nUNION ALL ")
 }()
@@ -124,11 +138,15 @@ var ledgerSumsSQL = func() string {
 // ledgerSums returns the nanoTON and token sums of each stage, over the
 // entries with t_ms >= *since, or all entries when since is nil: one query.
 func (s *Store) ledgerSums(ctx context.Context, what string, since *time.Time) (nano, tokens map[string]int64, err error) {
-	from := int64(math.MinInt64)
+	from, whole := int64(math.MinInt64), int64(math.MinInt64)
 	if since != nil {
 		from = toMS(*since)
+		whole = quarterFloor(from)
+		if whole < from {
+			whole += quarterMS
+		}
 	}
-	rows, err := s.db.QueryContext(ctx, ledgerSumsSQL, from)
+	rows, err := s.db.QueryContext(ctx, ledgerSumsSQL, from, whole)
 	if err != nil {
 		return nil, nil, s.sumError(what, err)
 	}
@@ -137,9 +155,14 @@ func (s *Store) ledgerSums(ctx context.Context, what string, since *time.Time) (
 	tokens = zeroStages()
 	for rows.Next() {
 		var stage string
-		var n, t int64
-		if err := rows.Scan(&stage, &n, &t); err != nil {
+		var qn, qt, ln, lt int64
+		if err := rows.Scan(&stage, &qn, &qt, &ln, &lt); err != nil {
 			return nil, nil, s.sumError(what, err)
+		}
+		n, okN := addExact(qn, ln)
+		t, okT := addExact(qt, lt)
+		if !okN || !okT {
+			return nil, nil, s.sumError(what, errors.New("integer overflow"))
 		}
 		nano[stage], tokens[stage] = n, t
 	}
@@ -147,6 +170,26 @@ func (s *Store) ledgerSums(ctx context.Context, what string, since *time.Time) (
 		return nil, nil, s.sumError(what, err)
 	}
 	return nano, tokens, nil
+}
+
+// insertError explains a failed ledger insert. The one constraint an
+// entry can break that AddLedger's checks do not cover is its quarter
+// hour's sum in ledger_quarters leaving int64 (SQLite turns the sum into a
+// REAL, which the STRICT table refuses); nothing was written then.
+func (s *Store) insertError(what, stage string, err error) error {
+	if sqliteExtCode(err) == sqlite3.SQLITE_CONSTRAINT_DATATYPE && strings.Contains(err.Error(), "ledger_quarters") {
+		return fmt.Errorf("%s: %w: the %s entries of this quarter hour would sum beyond int64 nanoTON; such amounts are implausible: check where they came from",
+			what, ErrInvalid, stage)
+	}
+	return classify(s.path, what, err)
+}
+
+// addExact returns a+b and whether it fits in int64 (both are >= 0).
+func addExact(a, b int64) (int64, bool) {
+	if a > math.MaxInt64-b {
+		return 0, false
+	}
+	return a + b, true
 }
 
 // zeroStages returns a map with every stage set to 0.
@@ -177,6 +220,11 @@ func (s *Store) Ledger(ctx context.Context, afterID int64, limit int) ([]LedgerE
 	if err != nil {
 		return nil, classify(s.path, what, err)
 	}
+	return s.scanLedger(rows, what)
+}
+
+// scanLedger reads the entries rows selects and closes rows.
+func (s *Store) scanLedger(rows *sql.Rows, what string) ([]LedgerEntry, error) {
 	defer rows.Close()
 	var out []LedgerEntry
 	for rows.Next() {
@@ -192,6 +240,26 @@ func (s *Store) Ledger(ctx context.Context, afterID int64, limit int) ([]LedgerE
 		return nil, classify(s.path, what, err)
 	}
 	return out, nil
+}
+
+// LedgerFrom returns up to limit entries with Time >= since in time
+// order, ties in ID order, continuing after the entry after (nil: from the
+// start): the pages of an export, each one range of the ledger_t index. A
+// limit of zero or less means DefaultPageSize; more than MaxPageSize is
+// capped.
+func (s *Store) LedgerFrom(ctx context.Context, since time.Time, after *LedgerEntry, limit int) ([]LedgerEntry, error) {
+	const what = "read ledger by time"
+	afterMS, afterID := int64(math.MinInt64), int64(0)
+	if after != nil {
+		afterMS, afterID = toMS(after.Time), after.ID
+	}
+	rows, err := s.db.QueryContext(ctx,
+		`SELECT id, source, t_ms, stage, amount_nanoton, instance, proxy, note, tokens, fee_per_token FROM ledger
+		 WHERE t_ms >= ?1 AND (t_ms, id) > (?2, ?3) ORDER BY t_ms, id LIMIT ?4`, toMS(since), afterMS, afterID, pageSize(limit))
+	if err != nil {
+		return nil, classify(s.path, what, err)
+	}
+	return s.scanLedger(rows, what)
 }
 
 // LedgerBucket is the nanoTON each stage reached in one time bucket.
@@ -212,9 +280,15 @@ func (s *Store) LedgerSeries(ctx context.Context, since time.Time, bucket time.D
 		return nil, fmt.Errorf("%s: %w: bucket %s is shorter than 1 ms", what, ErrInvalid, bucket)
 	}
 	from := toMS(since)
-	rows, err := s.db.QueryContext(ctx,
-		`SELECT (t_ms - ?1) / ?2 AS b, stage, sum(amount_nanoton) FROM ledger
-		 WHERE t_ms >= ?1 GROUP BY b, stage ORDER BY b`, from, width)
+	// Buckets of whole quarter hours starting on one are sums of
+	// ledger_quarters rows; others read the entries.
+	q := `SELECT (t_ms - ?1) / ?2 AS b, stage, sum(amount_nanoton) FROM ledger
+		 WHERE t_ms >= ?1 GROUP BY b, stage ORDER BY b`
+	if width%quarterMS == 0 && quarterFloor(from) == from {
+		q = `SELECT (q_ms - ?1) / ?2 AS b, stage, sum(amount_nanoton) FROM ledger_quarters
+		 WHERE q_ms >= ?1 GROUP BY b, stage ORDER BY b`
+	}
+	rows, err := s.db.QueryContext(ctx, q, from, width)
 	if err != nil {
 		return nil, s.sumError(what, err)
 	}

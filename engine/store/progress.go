@@ -142,7 +142,7 @@ func (s *Store) RecordProgress(ctx context.Context, p Progress) (e LedgerEntry, 
 		 ON CONFLICT (source) DO NOTHING`,
 		e.Source, toMS(e.Time), e.Stage, e.AmountNanoTON, p.Instance, e.Proxy, e.Note, e.Tokens, e.FeePerToken)
 	if err != nil {
-		return LedgerEntry{}, false, classify(s.path, what, err)
+		return LedgerEntry{}, false, s.insertError(what, e.Stage, err)
 	}
 	n, err := res.RowsAffected()
 	if err != nil {

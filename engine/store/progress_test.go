@@ -289,9 +289,10 @@ func TestLedgerTotalsSince(t *testing.T) {
 		t.Errorf("LedgerTotals = %v, %v", all, err)
 	}
 
-	// An overflowing sum is an error here too.
+	// An overflowing sum is an error here too (the entries lie in
+	// different quarter hours; TestLedgerQuarterOverflow has them in one).
 	for i := range 10 {
-		add(fmt.Sprintf("big-%d", i), time.Hour, StageClaimable, MaxAmountNanoTON, 0)
+		add(fmt.Sprintf("big-%d", i), time.Duration(i+1)*time.Hour, StageClaimable, MaxAmountNanoTON, 0)
 	}
 	if got, err := s.LedgerTotalsSince(ctx, t0); err == nil || !strings.Contains(err.Error(), "does not fit in int64") {
 		t.Errorf("overflowing LedgerTotalsSince = %v, %v; want an overflow error", got, err)
@@ -391,10 +392,11 @@ func TestLedgerSumsPlans(t *testing.T) {
 	for _, tc := range []struct {
 		name, query, index, noSort string
 	}{
-		{"totals", ledgerSumsSQL, "COVERING INDEX ledger_stage_t", "TEMP B-TREE"},
+		{"totals: entries before the first whole quarter", ledgerSumsSQL, "COVERING INDEX ledger_stage_t", "TEMP B-TREE"},
+		{"totals: whole quarters", ledgerSumsSQL, "SEARCH ledger_quarters USING PRIMARY KEY", "TEMP B-TREE"},
 		{"by proxy", ledgerByProxySQL, "COVERING INDEX ledger_proxy_stage", "TEMP B-TREE FOR GROUP BY"},
 	} {
-		rows, err := s.db.QueryContext(t.Context(), "EXPLAIN QUERY PLAN "+tc.query, 0)
+		rows, err := s.db.QueryContext(t.Context(), "EXPLAIN QUERY PLAN "+tc.query, 0, 0)
 		if err != nil {
 			t.Fatal(err)
 		}
