@@ -66,6 +66,8 @@ Usage:
                                        where earnings go, the node key, balances (wallet help)
   cocoon-provider autostart on|off|status
                                        start the desktop app (in the tray) with your desktop session
+  cocoon-provider release fetch|list|use|rollback
+                                       official worker releases: download, verify, switch (release help)
   cocoon-provider update [--feed URL] [--json]
                                        check the signed release feed: the newest version and where
                                        to download it, worker images the network allows (installs nothing)
@@ -243,6 +245,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = cmdAutostart(ctx, rest, stdout, stderr)
 	case "update":
 		err = cmdUpdate(ctx, rest, stdout, stderr)
+	case "release":
+		err = cmdRelease(ctx, rest, stdout, stderr)
 	case "diag":
 		err = cmdDiag(ctx, rest, stdout, stderr)
 	case "import-conf":

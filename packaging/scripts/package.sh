@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds the Linux packages of Cocoon Provider into dist/:
 #   cocoon-provider_<version>_<arch>.deb           both programs, the desktop
-#       entry and icons, the systemd units and the service account
+#       entry and icons, the systemd units and the service account, the
+#       privileged GPU helper and its polkit action
 #   cocoon-provider-<version>-linux-<arch>.tar.xz  the desktop app as
 #       `fyne package` lays it out (Makefile with install targets)
 # Both carry the same desktop binary. Called by `make package`, which passes
@@ -99,18 +100,24 @@ trap 'rm -rf "$work"' EXIT
 # Position-independent executables, as Debian builds its programs (ASLR for
 # the binary itself); BUILDMODE=exe gives `make build`'s kind.
 BUILDMODE=${BUILDMODE:-pie}
-echo "Building cocoon-provider and cocoon-providerd $VERSION ($goarch, $BUILDMODE)"
+echo "Building cocoon-provider, cocoon-providerd and cocoon-provider-helper $VERSION ($goarch, $BUILDMODE)"
 "$GO" build -trimpath -buildmode="$BUILDMODE" -ldflags "$GO_LDFLAGS" -o "$work/cocoon-provider" .
 "$GO" build -trimpath -buildmode="$BUILDMODE" -tags nogui -ldflags "$GO_LDFLAGS" -o "$work/cocoon-providerd" .
 # Dev mode's stand-in guest agent, built as the image builder builds it
 # (engine/devmode/image_agent.go): installed programs have no source tree.
 CGO_ENABLED=0 GOOS=linux GOARCH=amd64 GOAMD64=v1 "$GO" build -trimpath -buildvcs=false -ldflags='-s -w' -o "$work/guestagent" ./engine/devmode/guestagent
+# The privileged GPU helper (cmd/cocoon-provider-helper), run as root through
+# pkexec: built without cgo, so the one program that runs as root holds no C
+# code (none of NVML's glue) and loads no shared library.
+CGO_ENABLED=0 "$GO" build -trimpath -buildmode="$BUILDMODE" -ldflags "$GO_LDFLAGS" -o "$work/cocoon-provider-helper" ./cmd/cocoon-provider-helper
 
 needed() { objdump -p "$1" | awk '$1 == "NEEDED" { print $2 }' | sort -u; }
 
 # The server build links the C library only (cgo stays for NVML's dlopen).
 server_libs=$(needed "$work/cocoon-providerd" | tr '\n' ' ')
 [ "$server_libs" = "libc.so.6 " ] || die "cocoon-providerd needs $server_libs; the server build must need only libc.so.6"
+helper_libs=$(needed "$work/cocoon-provider-helper" | tr '\n' ' ')
+[ -z "$helper_libs" ] || die "cocoon-provider-helper needs $helper_libs; the root helper must need no library (CGO_ENABLED=0)"
 
 # The desktop build: every library it links must be covered by Depends or
 # Recommends below. GLFW also dlopens libXcursor, libXrandr, libXinerama,
@@ -139,12 +146,14 @@ install -D -m 0755 "$work/cocoon-provider" "$stage/usr/bin/cocoon-provider"
 install -D -m 0755 "$work/cocoon-providerd" "$stage/usr/bin/cocoon-providerd"
 install -D -m 0755 "$work/guestagent" "$stage/usr/lib/cocoon-provider/guestagent"
 
-# GPU-PASSTHROUGH HELPER (not written yet). The privileged helper that binds
-# the GPU to vfio-pci, and the polkit rule that lets the service's user run
-# it, are installed here once they exist: e.g. the helper under
-# /usr/libexec/cocoon-provider/, its action under /usr/share/polkit-1/actions/
-# and the rule under /usr/share/polkit-1/rules.d/; then add them to
-# test-package.sh's expected files (and polkitd to Recommends).
+# The GPU-passthrough helper and its polkit action: the app runs
+# `pkexec /usr/lib/cocoon-provider/cocoon-provider-helper` (the action's
+# exec.path) to bind a GPU to vfio-pci, restore it or switch its CC mode;
+# polkit asks for an administrator's password (auth_admin_keep). No polkit
+# rule grants it to the service account: the system unit's
+# NoNewPrivileges=yes stops setuid pkexec there anyway.
+install -D -m 0755 "$work/cocoon-provider-helper" "$stage/usr/lib/cocoon-provider/cocoon-provider-helper"
+install -D -m 0644 packaging/linux/org.cocoon-provider.gpu-passthrough.policy "$stage/usr/share/polkit-1/actions/org.cocoon-provider.gpu-passthrough.policy"
 
 install -D -m 0644 packaging/linux/cocoon-provider.desktop "$stage/usr/share/applications/cocoon-provider.desktop"
 
@@ -330,7 +339,7 @@ Architecture: $arch
 Maintainer: $MAINTAINER
 Installed-Size: $installed_size
 Depends: libc6 (>= $glibc)
-Recommends: qemu-system-x86, libgl1, libx11-6, libxcursor1, libxrandr2, libxinerama1, libxi6, libxxf86vm1, libx11-xcb1, libxrender1
+Recommends: qemu-system-x86, pkexec | policykit-1, libgl1, libx11-6, libxcursor1, libxrandr2, libxinerama1, libxi6, libxxf86vm1, libx11-xcb1, libxrender1
 Suggests: gnome-shell-extension-appindicator
 Section: net
 Priority: optional
@@ -346,6 +355,9 @@ Description: rent spare GPU time to the COCOON confidential-compute network
  it needs the X11 and OpenGL libraries in Recommends. cocoon-providerd is the
  same command line without the desktop app, for servers, and runs as the
  systemd service cocoon-provider.service (not enabled on install).
+ cocoon-provider-helper, run through pkexec after an administrator's
+ password, is the small privileged helper that hands an NVIDIA GPU to the
+ worker VM (vfio-pci, confidential-computing mode).
 EOF
 chmod 0644 "$stage/DEBIAN/control"
 

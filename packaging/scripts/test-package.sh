@@ -179,6 +179,8 @@ expected=(
 	"/usr/bin/cocoon-provider 755 root:root"
 	"/usr/bin/cocoon-providerd 755 root:root"
 	"/usr/lib/cocoon-provider/guestagent 755 root:root"
+	"/usr/lib/cocoon-provider/cocoon-provider-helper 755 root:root"
+	"/usr/share/polkit-1/actions/org.cocoon-provider.gpu-passthrough.policy 644 root:root"
 	"/usr/share/applications/cocoon-provider.desktop 644 root:root"
 	"/usr/share/icons/hicolor/256x256/apps/cocoon-provider.png 644 root:root"
 	"/usr/share/icons/hicolor/scalable/apps/cocoon-provider.svg 644 root:root"
@@ -267,6 +269,26 @@ if in_root cocoon-providerd help 2>&1 | grep -q '^  cocoon-provider run'; then
 	done
 else
 	echo "  skip  this build has no run command yet (the units call run --headless)"
+fi
+# The GPU helper: a request on stdin, one JSON reply; this root has no
+# /sys, so any GPU is missing and the request is refused (exit 1).
+helper=/usr/lib/cocoon-provider/cocoon-provider-helper
+out=$(echo '{"op":"status","pci":"0000:17:00.0"}' | in_root "$helper" 2>&1) && rc=0 || rc=$?
+expect "cocoon-provider-helper answers a request (exit $rc, refused: no such device)" "cocoon-provider-helper: exit $rc: $out" \
+	grep -q 'there is no PCI device 0000:17:00.0' <<<"$out"
+[ "$rc" = 1 ] || fail "cocoon-provider-helper: exit $rc for a refused request, want 1"
+out=$(echo '{"op":"bind-vfio","pci":"0000:17:00.0;reboot"}' | in_root "$helper" 2>&1) && rc=0 || rc=$?
+expect "cocoon-provider-helper refuses a malformed address (exit $rc)" "cocoon-provider-helper took a malformed address: exit $rc: $out" \
+	[ "$rc" = 1 ]
+helper_libs=$(in_root ldd "$helper" 2>&1 || true)
+expect "cocoon-provider-helper links no library" "cocoon-provider-helper links: $helper_libs" \
+	grep -Eq 'not a dynamic executable|statically linked' <<<"$helper_libs"
+policy=/usr/share/polkit-1/actions/org.cocoon-provider.gpu-passthrough.policy
+expect "polkit action org.cocoon-provider.gpu-passthrough runs $helper" "$policy: no exec.path $helper" \
+	grep -q "<annotate key=\"org.freedesktop.policykit.exec.path\">$helper</annotate>" "$R$policy"
+if command -v xmllint >/dev/null 2>&1; then
+	out=$(xmllint --noout "$R$policy" 2>&1 || true)
+	expect "xmllint: the polkit action is well-formed" "xmllint $policy: $out" [ -z "$out" ]
 fi
 # The desktop program without its Recommends: it cannot start.
 if out=$(in_root cocoon-provider version 2>&1); then
