@@ -64,6 +64,9 @@ Usage:
                                        the image hash of a config (attest help)
   cocoon-provider wallet status|address|create|import|node-key|topup|withdraw|chain
                                        where earnings go, the node key, balances (wallet help)
+  cocoon-provider liteservers [--config FILE|URL] [--json] [--timeout 3s] [--out FILE]
+                                       which TON liteservers answer and are up to date (before
+                                       the worker boots); --out writes a config with only those
   cocoon-provider autostart on|off|status
                                        start the desktop app (in the tray) with your desktop session
   cocoon-provider release fetch|list|use|rollback
@@ -239,6 +242,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = cmdAttest(ctx, rest, stdout, stderr)
 	case "wallet":
 		err = cmdWallet(ctx, rest, stdout, stderr)
+	case "liteservers":
+		err = cmdLiteservers(ctx, rest, stdout, stderr)
 	case "watch":
 		err = cmdWatch(ctx, rest, stdout, stderr)
 	case "autostart":

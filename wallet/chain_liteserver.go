@@ -15,7 +15,6 @@ import (
 
 	"github.com/xssnick/tonutils-go/address"
 	"github.com/xssnick/tonutils-go/liteclient"
-	"github.com/xssnick/tonutils-go/tl"
 	"github.com/xssnick/tonutils-go/tlb"
 	"github.com/xssnick/tonutils-go/ton"
 )
@@ -398,93 +397,5 @@ func (c *LiteChain) WaitTx(ctx context.Context, addr *address.Address, msgHash [
 			lastErr = err // a liteserver hiccup: keep polling, report it at the end
 		}
 		timer.Reset(c.opts.PollInterval)
-	}
-}
-
-// LiteserverHealth is what HealthCheck found out about one liteserver.
-type LiteserverHealth struct {
-	Addr        string        // ip:port
-	Key         string        // the server's public key, base64
-	OK          bool          // it connected and answered
-	Err         error         // why not
-	Connect     time.Duration // TCP, handshake and authentication
-	Latency     time.Duration // one masterchain-info round trip
-	Seqno       uint32        // its last masterchain block
-	BlockTime   time.Time     // when that block was made
-	ServerTime  time.Time     // the server's clock
-	Lag         time.Duration // age of its last block by our clock
-	SeqnoBehind uint32        // blocks behind the best server of this check
-}
-
-// HealthCheck dials every liteserver of the config at configPath on its
-// own, in parallel, and reports which answer, how fast, and how far behind
-// they are. Only a bad config is an error; unreachable servers are results.
-// Each server gets the context's deadline, or 5 s without one.
-func HealthCheck(ctx context.Context, configPath string) ([]LiteserverHealth, error) {
-	cfg, err := LoadGlobalConfig(configPath)
-	if err != nil {
-		return nil, err
-	}
-	if _, ok := ctx.Deadline(); !ok {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, 5*time.Second)
-		defer cancel()
-	}
-	out := make([]LiteserverHealth, len(cfg.Liteservers))
-	var wg sync.WaitGroup
-	for i, ls := range cfg.Liteservers {
-		addr, _ := liteserverAddr(ls) // checked by LoadGlobalConfig
-		out[i] = LiteserverHealth{Addr: addr, Key: ls.ID.Key}
-		wg.Go(func() { probeLiteserver(ctx, &out[i]) })
-	}
-	wg.Wait()
-	var best uint32
-	for _, h := range out {
-		if h.OK {
-			best = max(best, h.Seqno)
-		}
-	}
-	for i := range out {
-		if out[i].OK {
-			out[i].SeqnoBehind = best - out[i].Seqno
-		}
-	}
-	return out, nil
-}
-
-func probeLiteserver(ctx context.Context, h *LiteserverHealth) {
-	pool := liteclient.NewConnectionPool()
-	pool.SetOnDisconnect(func(string, string) {}) // a probe never redials
-	defer pool.Stop()
-
-	start := time.Now()
-	if err := pool.AddConnection(ctx, h.Addr, h.Key); err != nil {
-		h.Err = fmt.Errorf("connect: %w", err)
-		return
-	}
-	h.Connect = time.Since(start)
-
-	start = time.Now()
-	var resp tl.Serializable
-	if err := pool.QueryLiteserver(ctx, ton.GetMasterchainInfoExt{}, &resp); err != nil {
-		h.Err = fmt.Errorf("masterchain info: %w", err)
-		return
-	}
-	h.Latency = time.Since(start)
-	switch r := resp.(type) {
-	case ton.MasterchainInfoExt:
-		if r.Last == nil {
-			h.Err = errors.New("masterchain info without a block")
-			return
-		}
-		h.OK = true
-		h.Seqno = r.Last.SeqNo
-		h.BlockTime = time.Unix(int64(r.LastUTime), 0).UTC()
-		h.ServerTime = time.Unix(int64(r.Now), 0).UTC()
-		h.Lag = time.Since(h.BlockTime)
-	case ton.LSError:
-		h.Err = fmt.Errorf("masterchain info: %w", r)
-	default:
-		h.Err = fmt.Errorf("masterchain info: unexpected answer %T", resp)
 	}
 }

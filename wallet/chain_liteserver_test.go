@@ -2,24 +2,20 @@ package wallet
 
 import (
 	"context"
-	"crypto/ed25519"
 	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
 	"math/big"
-	"net"
 	"os"
 	"path/filepath"
-	"runtime/debug"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/cocoon-provider/cocoon-provider/wallet/litetest"
 	"github.com/xssnick/tonutils-go/address"
-	"github.com/xssnick/tonutils-go/adnl"
 	"github.com/xssnick/tonutils-go/liteclient"
 	"github.com/xssnick/tonutils-go/tl"
 	"github.com/xssnick/tonutils-go/tlb"
@@ -27,9 +23,8 @@ import (
 	"github.com/xssnick/tonutils-go/tvm/cell"
 )
 
-// A loopback liteserver (spec §3.3): tonutils-go's own server side of the
-// protocol, answering the queries LiteChain makes with canned data, so the
-// client code runs for real. Accounts and transaction lists need Merkle
+// A loopback liteserver (spec §3.3, package litetest) answers the queries
+// LiteChain makes with canned data, so the client code runs for real. Accounts and transaction lists need Merkle
 // proofs, so Account and WaitTx are covered by the emulated chain instead.
 
 var (
@@ -38,137 +33,27 @@ var (
 	lsRejecting  = address.MustParseRawAddr("0:bb5d5a188d473d23c09bfb14e8d575201cdc6bdbda7b344a81457c4e1131a47d")
 )
 
-const fakeSeqno = 54_500_000
-
-func init() {
-	// The library's server logs every connection; keep test and benchmark
-	// output readable. Set before any test starts a server.
-	liteclient.Logger = func(...any) {}
-}
-
+// fakeLiteserver is litetest's loopback liteserver with the wallet's
+// queries on top: get-methods, sends and a transaction history.
 type fakeLiteserver struct {
-	addr string // 127.0.0.1:port
-	pub  ed25519.PublicKey
+	*litetest.Server
 
 	mu   sync.Mutex
 	sent []*tlb.ExternalMessage
 	txs  map[uint64]*cell.Cell // lsDeployed's transactions by lt
 }
 
-func fakeBlock() *ton.BlockIDExt {
-	h := make([]byte, 32)
-	h[0] = 0xbb
-	return &ton.BlockIDExt{Workchain: -1, Shard: -9223372036854775808, SeqNo: fakeSeqno, RootHash: h, FileHash: h}
-}
+func fakeBlock() *ton.BlockIDExt { return litetest.Block(litetest.Seqno) }
 
-func freePort(t testing.TB) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
-// skipUnlessWireSafe skips tests that speak the liteserver protocol when
-// they would crash: tonutils-go's tl package turns uintptr offsets into
-// pointers, which Go's checkptr instrumentation (on by default with -race)
-// aborts as "pointer arithmetic result points to invalid allocation".
-func skipUnlessWireSafe(t testing.TB) {
-	t.Helper()
-	bi, ok := debug.ReadBuildInfo()
-	if !ok {
-		return
-	}
-	race, gcflags := false, ""
-	for _, s := range bi.Settings {
-		switch s.Key {
-		case "-race":
-			race = s.Value == "true"
-		case "-gcflags":
-			gcflags = s.Value
-		}
-	}
-	if race && !strings.Contains(gcflags, "checkptr=0") {
-		t.Skip("-race turns on checkptr, which tonutils-go's tl package fails; add " +
-			"-gcflags='github.com/xssnick/tonutils-go/...=-d=checkptr=0' to run the liteserver tests under -race")
-	}
-}
-
-// startFakeLiteserver listens on a loopback port. The library's Server has
-// no safe way to stop it (Close races with its accept loop), so it runs
-// until the test binary exits.
 func startFakeLiteserver(t testing.TB) *fakeLiteserver {
 	t.Helper()
-	skipUnlessWireSafe(t)
-	pub, key, err := ed25519.GenerateKey(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	f := &fakeLiteserver{addr: fmt.Sprintf("127.0.0.1:%d", freePort(t)), pub: pub, txs: map[uint64]*cell.Cell{}}
-	srv := liteclient.NewServer([]ed25519.PrivateKey{key})
-	srv.SetMessageHandler(f.handle)
-	go func() { _ = srv.Listen(f.addr) }()
-	// Wait until it accepts, within a bound.
-	deadline := time.Now().Add(3 * time.Second)
-	for {
-		c, err := net.DialTimeout("tcp", f.addr, 100*time.Millisecond)
-		if err == nil {
-			c.Close()
-			return f
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("fake liteserver did not start: %v", err)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	f := &fakeLiteserver{txs: map[uint64]*cell.Cell{}}
+	f.Server = litetest.Start(t, litetest.WithHandler(f.answer))
+	return f
 }
 
-func (f *fakeLiteserver) config() liteclient.LiteserverConfig {
-	host, port, _ := net.SplitHostPort(f.addr)
-	ip := net.ParseIP(host).To4()
-	var p int
-	fmt.Sscan(port, &p)
-	return liteclient.LiteserverConfig{
-		IP:   int64(int32(uint32(ip[0])<<24 | uint32(ip[1])<<16 | uint32(ip[2])<<8 | uint32(ip[3]))),
-		Port: p,
-		ID:   liteclient.ServerID{Type: "pub.ed25519", Key: base64.StdEncoding.EncodeToString(f.pub)},
-	}
-}
-
-func (f *fakeLiteserver) handle(_ context.Context, sc *liteclient.ServerClient, msg tl.Serializable) error {
-	switch m := msg.(type) {
-	case liteclient.TCPAuthenticate:
-		nonce := make([]byte, 32)
-		return sc.Send(liteclient.TCPAuthenticationNonce{Nonce: nonce})
-	case liteclient.TCPAuthenticationComplete:
-		return nil
-	case liteclient.TCPPing:
-		return sc.Send(liteclient.TCPPong{RandomID: m.RandomID})
-	case adnl.MessageQuery:
-		q, ok := m.Data.(liteclient.LiteServerQuery)
-		if !ok {
-			return fmt.Errorf("unexpected query %T", m.Data)
-		}
-		data := q.Data
-		if list, ok := data.([]tl.Serializable); ok { // waitMasterchainSeqno prefix
-			data = list[len(list)-1]
-		}
-		return sc.Send(adnl.MessageAnswer{ID: m.ID, Data: f.answer(data)})
-	}
-	return fmt.Errorf("unexpected message %T", msg)
-}
-
-func (f *fakeLiteserver) answer(q any) tl.Serializable {
-	zero := make([]byte, 32)
+func (f *fakeLiteserver) answer(q tl.Serializable) tl.Serializable {
 	switch r := q.(type) {
-	case ton.GetMasterchainInf:
-		return ton.MasterchainInfo{Last: fakeBlock(), StateRootHash: zero, Init: &ton.ZeroStateIDExt{Workchain: -1, RootHash: zero, FileHash: zero}}
-	case ton.GetMasterchainInfoExt:
-		now := uint32(time.Now().Unix())
-		return ton.MasterchainInfoExt{Version: 1, Last: fakeBlock(), LastUTime: now - 3, Now: now, StateRootHash: zero,
-			Init: &ton.ZeroStateIDExt{Workchain: -1, RootHash: zero, FileHash: zero}}
 	case ton.RunSmcMethod:
 		return f.runMethod(r)
 	case ton.SendMessage:
@@ -178,7 +63,7 @@ func (f *fakeLiteserver) answer(q any) tl.Serializable {
 	case ton.GetAccountState:
 		return ton.LSError{Code: 400, Text: "the fake liteserver has no state proofs"}
 	}
-	return ton.LSError{Code: 400, Text: fmt.Sprintf("the fake liteserver does not serve %T", q)}
+	return nil
 }
 
 func (f *fakeLiteserver) runMethod(r ton.RunSmcMethod) tl.Serializable {
@@ -275,38 +160,13 @@ func (f *fakeLiteserver) transactions(r ton.GetTransactions) tl.Serializable {
 	return ton.TransactionList{IDs: ids, Transactions: cell.ToBOCWithFlags(roots, false)}
 }
 
-func writeGlobalConfig(t testing.TB, servers []liteclient.LiteserverConfig, initBlock bool) string {
-	t.Helper()
-	cfg := liteclient.GlobalConfig{Type: "config.global", Liteservers: servers}
-	if initBlock {
-		h := make([]byte, 32)
-		cfg.Validator.InitBlock = liteclient.ConfigBlock{Workchain: -1, Shard: -9223372036854775808, SeqNo: 1, RootHash: h, FileHash: h}
-	}
-	b, err := json.Marshal(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	path := filepath.Join(t.TempDir(), "global.config.json")
-	if err := os.WriteFile(path, b, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return path
-}
-
-// deadServer is a loopback address where nothing listens.
-func deadServer(t testing.TB) liteclient.LiteserverConfig {
-	pub, _, _ := ed25519.GenerateKey(nil)
-	return liteclient.LiteserverConfig{IP: 2130706433, Port: freePort(t),
-		ID: liteclient.ServerID{Type: "pub.ed25519", Key: base64.StdEncoding.EncodeToString(pub)}}
-}
-
 func dialFake(t testing.TB, f *fakeLiteserver, opts LiteOptions) *LiteChain {
 	t.Helper()
 	opts.Proof = ProofUnsafe
 	if opts.Timeout == 0 {
 		opts.Timeout = 3 * time.Second
 	}
-	c, err := DialLiteChain(context.Background(), writeGlobalConfig(t, []liteclient.LiteserverConfig{f.config()}, false), opts)
+	c, err := DialLiteChain(context.Background(), litetest.WriteConfig(t, []liteclient.LiteserverConfig{f.Config()}, false), opts)
 	if err != nil {
 		t.Fatalf("dial: %v", err)
 	}
@@ -491,7 +351,7 @@ func TestDialPolicyAndFailures(t *testing.T) {
 		{true, ProofAuto, ProofSecure},
 		{true, ProofFast, ProofFast},
 	} {
-		c, err := DialLiteChain(ctx, writeGlobalConfig(t, []liteclient.LiteserverConfig{f.config()}, tc.init), LiteOptions{Proof: tc.opt})
+		c, err := DialLiteChain(ctx, litetest.WriteConfig(t, []liteclient.LiteserverConfig{f.Config()}, tc.init), LiteOptions{Proof: tc.opt})
 		if err != nil {
 			t.Fatalf("init block %v, %v: %v", tc.init, tc.opt, err)
 		}
@@ -500,15 +360,15 @@ func TestDialPolicyAndFailures(t *testing.T) {
 		}
 		c.Close()
 	}
-	if _, err := DialLiteChain(ctx, writeGlobalConfig(t, []liteclient.LiteserverConfig{f.config()}, false), LiteOptions{Proof: ProofSecure}); err == nil {
+	if _, err := DialLiteChain(ctx, litetest.WriteConfig(t, []liteclient.LiteserverConfig{f.Config()}, false), LiteOptions{Proof: ProofSecure}); err == nil {
 		t.Error("secure without an init block: no error")
 	}
-	_, err := DialLiteChain(ctx, writeGlobalConfig(t, []liteclient.LiteserverConfig{deadServer(t)}, false), LiteOptions{DialTimeout: time.Second})
+	_, err := DialLiteChain(ctx, litetest.WriteConfig(t, []liteclient.LiteserverConfig{litetest.Refusing(t)}, false), LiteOptions{DialTimeout: time.Second})
 	if err == nil || !strings.Contains(err.Error(), "no liteserver") {
 		t.Errorf("dead server: err = %v", err)
 	}
 	// One dead, one alive: the pool uses the live one.
-	c, err := DialLiteChain(ctx, writeGlobalConfig(t, []liteclient.LiteserverConfig{deadServer(t), f.config()}, false), LiteOptions{Proof: ProofUnsafe})
+	c, err := DialLiteChain(ctx, litetest.WriteConfig(t, []liteclient.LiteserverConfig{litetest.Refusing(t), f.Config()}, false), LiteOptions{Proof: ProofUnsafe})
 	if err != nil {
 		t.Fatalf("one dead, one alive: %v", err)
 	}
@@ -520,8 +380,8 @@ func TestDialPolicyAndFailures(t *testing.T) {
 
 func TestHealthCheck(t *testing.T) {
 	f := startFakeLiteserver(t)
-	dead := deadServer(t)
-	path := writeGlobalConfig(t, []liteclient.LiteserverConfig{f.config(), dead}, false)
+	dead := litetest.Refusing(t)
+	path := litetest.WriteConfig(t, []liteclient.LiteserverConfig{f.Config(), dead}, false)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	hs, err := HealthCheck(ctx, path)
@@ -532,7 +392,7 @@ func TestHealthCheck(t *testing.T) {
 		t.Fatalf("got %d results", len(hs))
 	}
 	live, down := hs[0], hs[1]
-	if !live.OK || live.Err != nil || live.Addr != f.addr || live.Seqno != fakeSeqno || live.Latency <= 0 || live.Connect <= 0 {
+	if !live.OK || live.Err != nil || live.Addr != f.Addr || live.Seqno != litetest.Seqno || live.Latency <= 0 || live.Connect <= 0 {
 		t.Errorf("live = %+v", live)
 	}
 	if live.Lag < 2*time.Second || live.Lag > time.Minute || live.SeqnoBehind != 0 || live.ServerTime.IsZero() {
@@ -553,7 +413,7 @@ func TestLiveNetwork(t *testing.T) {
 	if path == "" {
 		t.Skip("set COCOON_TON_CONFIG to a TON global config file to run the live-network test")
 	}
-	skipUnlessWireSafe(t)
+	litetest.SkipUnlessWireSafe(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 
