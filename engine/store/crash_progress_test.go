@@ -109,8 +109,14 @@ func TestCrashRecordProgress(t *testing.T) {
 	total := 0
 	start := time.Now()
 	var entries int
+	kills, mismatched := 0, 0
+	t.Cleanup(func() {
+		t.Logf("RELIABILITY ledger-sigkill-counters: killed the recorder %d times while it turned worker counters into ledger entries; %d counter values acknowledged; counters whose ledger differs from the worker's value %d of %d",
+			kills, total, mismatched, len(counters))
+	})
 	for it := range iterations {
 		want, delay := crashKillPlan(rng)
+		kills++
 		for _, a := range runChildAndKill(t, "TestHelperProgressProcess", "progress", path, it, want, delay) {
 			var k int
 			var v int64
@@ -120,7 +126,7 @@ func TestCrashRecordProgress(t *testing.T) {
 			acked[k] = max(acked[k], v)
 			total++
 		}
-		entries = verifyProgressAfterCrash(t, path, it, counters, acked)
+		entries = verifyProgressAfterCrash(t, path, it, counters, acked, &mismatched)
 	}
 	t.Logf("%d kills in %v: %d acks, %d ledger entries at the end, highest acknowledged values %v",
 		iterations, time.Since(start).Round(time.Millisecond), total, entries, acked)
@@ -129,7 +135,9 @@ func TestCrashRecordProgress(t *testing.T) {
 // verifyProgressAfterCrash opens the database the killed child left and
 // checks the counters' entries against their marks. It returns the number
 // of ledger entries.
-func verifyProgressAfterCrash(t *testing.T, path string, it int, counters []crashCounter, acked []int64) int {
+// mismatched is set to the number of counters whose entries do not add up
+// to the worker's value (their mark and the acknowledged values).
+func verifyProgressAfterCrash(t *testing.T, path string, it int, counters []crashCounter, acked []int64, mismatched *int) int {
 	t.Helper()
 	ctx := t.Context()
 	s, err := Open(ctx, path)
@@ -170,6 +178,7 @@ func verifyProgressAfterCrash(t *testing.T, path string, it int, counters []cras
 	}
 	matched := 0
 	sums := map[string]int64{}
+	*mismatched = 0
 	for k, c := range counters {
 		key := progressKey(c.p)
 		mark := markOf[key]
@@ -194,6 +203,9 @@ func verifyProgressAfterCrash(t *testing.T, path string, it int, counters []cras
 			nano += e.AmountNanoTON
 		}
 		sums[c.p.Stage] += nano
+		if tokens != mark || nano != c.fee*mark || last != mark || acked[k] > mark {
+			*mismatched++
+		}
 		if tokens != mark || nano != c.fee*mark || last != mark {
 			t.Errorf("iteration %d: counter %d: entries add up to %d tokens, %d nanoTON, last value %d; mark %d, fee × mark %d",
 				it, k, tokens, nano, last, mark, c.fee*mark)

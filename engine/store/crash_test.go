@@ -121,9 +121,15 @@ func TestCrashRecovery(t *testing.T) {
 	early := 0 // kills before the first ack
 	var final crashCounts
 	start := time.Now()
+	kills := 0
+	t.Cleanup(func() {
+		t.Logf("RELIABILITY ledger-sigkill: killed the writer %d times during ledger writes; %d entries acknowledged; lost %d; duplicated %d; totals wrong in %d stages",
+			kills, len(acked), final.lost, final.dup, final.badTotals)
+	})
 	for it := range iterations {
 		want, delay := crashKillPlan(rng)
 		acks := runWriterAndKill(t, path, it, want, delay)
+		kills++
 		for _, a := range acks {
 			if acked[a] {
 				t.Fatalf("iteration %d: source %s acknowledged twice", it, a)
@@ -134,7 +140,7 @@ func TestCrashRecovery(t *testing.T) {
 		if len(acks) == 0 {
 			early++
 		}
-		final = verifyAfterCrash(t, path, it, acked)
+		final = verifyAfterCrash(t, path, it, acked, &final)
 	}
 	minA, maxA, sum := ackCounts[0], ackCounts[0], 0
 	for _, n := range ackCounts {
@@ -186,7 +192,12 @@ func crashKillPlan(rng *rand.Rand) (want int, delay time.Duration) {
 }
 
 // crashCounts is how many rows the database held after a kill.
-type crashCounts struct{ ledger, samples, rollups, events int }
+type crashCounts struct {
+	ledger, samples, rollups, events int
+	// lost: acknowledged entries missing; dup: sources stored more than
+	// once; badTotals: stages whose LedgerTotals differ from the rows.
+	lost, dup, badTotals int
+}
 
 // runWriterAndKill runs TestHelperWriterProcess under runChildAndKill.
 func runWriterAndKill(t *testing.T, path string, it, want int, delay time.Duration) []string {
@@ -275,7 +286,8 @@ func runChildAndKill(t *testing.T, name, mode, path string, it, want int, delay 
 }
 
 // verifyAfterCrash opens the database the killed writer left and checks it.
-func verifyAfterCrash(t *testing.T, path string, it int, acked map[string]bool) crashCounts {
+// verifyAfterCrash sets *last to what it found also when it fails the test.
+func verifyAfterCrash(t *testing.T, path string, it int, acked map[string]bool, last *crashCounts) crashCounts {
 	t.Helper()
 	ctx := t.Context()
 	s, err := Open(ctx, path)
@@ -311,12 +323,17 @@ func verifyAfterCrash(t *testing.T, path string, it int, acked map[string]bool) 
 		}
 		after = page[len(page)-1].ID
 	}
+	var c crashCounts
 	for src, n := range seen {
 		if n != 1 {
+			c.dup++
 			t.Errorf("iteration %d: source %s stored %d times", it, src, n)
 		}
 	}
 	for src := range acked {
+		if seen[src] == 0 {
+			c.lost++
+		}
 		if seen[src] != 1 {
 			t.Errorf("iteration %d: acknowledged source %s stored %d times, want 1", it, src, seen[src])
 		}
@@ -327,6 +344,7 @@ func verifyAfterCrash(t *testing.T, path string, it int, acked map[string]bool) 
 	}
 	for _, st := range Stages() {
 		if totals[st] != sums[st] {
+			c.badTotals++
 			t.Errorf("iteration %d: LedgerTotals[%s] = %d, rows sum to %d", it, st, totals[st], sums[st])
 		}
 	}
@@ -346,10 +364,11 @@ func verifyAfterCrash(t *testing.T, path string, it int, acked map[string]bool) 
 			t.Errorf("iteration %d: %d partial telemetry writes found by %s", it, bad, q)
 		}
 	}
+	c.ledger = len(seen)
 	if t.Failed() {
+		*last = c
 		t.FailNow()
 	}
-	c := crashCounts{ledger: len(seen)}
 	for _, x := range []struct {
 		n     *int
 		table string
