@@ -222,8 +222,9 @@ func (s *Service) StartDev(ctx context.Context) (err error) {
 			return vm.NewProcess(exe, args, vm.ProcessOptions{QMPSocket: spec.QMPSocket, PIDFile: spec.PidFile,
 				Console: vm.ConsoleOptions{Path: files.Console}}), nil
 		},
-		StopGrace: devStopGrace,
-		OnEvent:   func(ev vm.SupervisorEvent) { s.onSupervisorEvent(d, ev) },
+		StopGrace:   devStopGrace,
+		StableAfter: s.opts.DevStableAfter,
+		OnEvent:     func(ev vm.SupervisorEvent) { s.onSupervisorEvent(d, ev) },
 	})
 	if err != nil {
 		return fail(err)

@@ -35,7 +35,31 @@ func unavailable(err error) bool {
 	return errors.As(err, &he) && he.Status == http.StatusServiceUnavailable
 }
 
-// syncbuf.Buffer is a log destination safe for concurrent writes.
+// sendRequests sends n completions with the given prompts through the
+// stand-in proxy's client port at base, waiting out the moments the worker
+// is not connected yet, and returns the adjusted tokens the proxy credits.
+func sendRequests(t *testing.T, ctx context.Context, base string, root worker.RootContractConfig, n int, prompt func(i int) string) int64 {
+	t.Helper()
+	var tokens int64
+	deadline := time.Now().Add(3 * time.Minute)
+	for i := 0; i < n; {
+		cctx, ccancel := context.WithTimeout(ctx, time.Minute)
+		r, err := standin.Complete(cctx, nil, base, standin.CompletionRequest{Prompt: prompt(i), MaxTokens: 24, ReasoningTokens: 4})
+		ccancel()
+		if err != nil {
+			// The worker connects to the proxy shortly after /jsonstats answers.
+			if unavailable(err) && time.Now().Before(deadline) {
+				time.Sleep(500 * time.Millisecond)
+				continue
+			}
+			t.Fatalf("request %d: %v", i, err)
+		}
+		tokens += worker.AdjustTokens(r.Usage, 1000, root.Multipliers()).Total
+		i++
+	}
+	return tokens
+}
+
 
 // TestDevModeJobFlow is dev mode's main job end to end under QEMU: the
 // worker in the VM connects to the stand-in proxy over RA-TLS, serves
@@ -59,23 +83,9 @@ func TestDevModeJobFlow(t *testing.T) {
 	var expected int64 // adjusted tokens the proxy must credit
 	send := func(n int, what string) {
 		t.Helper()
-		deadline := time.Now().Add(3 * time.Minute)
-		for i := 0; i < n; {
-			cctx, ccancel := context.WithTimeout(ctx, time.Minute)
-			prompt := fmt.Sprintf("You are a careful assistant. %s Request %d of %s: summarise the weather in a few words please.", canary, i, what)
-			r, err := standin.Complete(cctx, nil, base, standin.CompletionRequest{Prompt: prompt, MaxTokens: 24, ReasoningTokens: 4})
-			ccancel()
-			if err != nil {
-				// The worker connects to the proxy shortly after /jsonstats answers.
-				if unavailable(err) && time.Now().Before(deadline) {
-					time.Sleep(500 * time.Millisecond)
-					continue
-				}
-				t.Fatalf("%s request %d: %v", what, i, err)
-			}
-			expected += worker.AdjustTokens(r.Usage, 1000, root.Multipliers()).Total
-			i++
-		}
+		expected += sendRequests(t, ctx, base, root, n, func(i int) string {
+			return fmt.Sprintf("You are a careful assistant. %s Request %d of %s: summarise the weather in a few words please.", canary, i, what)
+		})
 	}
 	client := worker.NewClient((&net.Dialer{}).DialContext, in.StatsAddr)
 	workerStats := func() worker.Stats {

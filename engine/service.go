@@ -53,6 +53,10 @@ type Options struct {
 	// DevWorkerPort and DevClientPort are the stand-in proxy's loopback
 	// ports (0: DefaultDevWorkerPort, DefaultDevClientPort).
 	DevWorkerPort, DevClientPort int
+	// DevStableAfter is how long the stand-in VM must run for an exit to
+	// count as a new failure rather than another fast one (which grows the
+	// backoff and, repeated, gives up); 0 is vm.DefaultStableAfter.
+	DevStableAfter time.Duration
 	// Version is the app's version line, written into diagnostic bundles.
 	Version string
 }
