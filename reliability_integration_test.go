@@ -170,5 +170,5 @@ func TestReliabilitySecrets(t *testing.T) {
 		t.Errorf("keystore mode %v, want 0600", fi.Mode().Perm())
 	}
 	t.Logf("RELIABILITY secrets: dev flow with a canary phrase, owner key, node key and passphrase; scanned %d files (%.1f MiB: database, logs, console, keystore), %d diagnostic-bundle entries, the service's and the commands' output (%d KiB) for %d needles; occurrences %d; keystore mode %04o",
-		files, float64(size)/(1<<20), entries, (svcOut.Len()+printed.Len())/1024, len(needles), found, fi.Mode().Perm())
+		files, float64(size)/(1<<20), entries, (len(svcOut.Bytes())+printed.Len())/1024, len(needles), found, fi.Mode().Perm())
 }
