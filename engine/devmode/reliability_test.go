@@ -74,8 +74,8 @@ func TestReliabilityBadImages(t *testing.T) {
 		damage{name: "manifest: truncated", apply: write(ManifestFile, pristine[ManifestFile][:len(pristine[ManifestFile])/2])},
 		damage{name: "manifest: empty", apply: write(ManifestFile, nil)},
 		damage{name: "manifest: a file outside the image", apply: write(ManifestFile, replaceOnce(t, pristine[ManifestFile], InitrdFile, "../"+InitrdFile))},
-		damage{name: "manifest: another inputs hash", apply: write(ManifestFile, replaceOnce(t, pristine[ManifestFile], img.InputsHash, "0"+img.InputsHash[1:])), intact: true},
-		damage{name: "manifest: another initrd hash", apply: write(ManifestFile, replaceOnce(t, pristine[ManifestFile], img.Initrd.SHA256, "0"+img.Initrd.SHA256[1:]))},
+		damage{name: "manifest: another inputs hash", apply: write(ManifestFile, replaceOnce(t, pristine[ManifestFile], img.InputsHash, otherHex(img.InputsHash))), intact: true},
+		damage{name: "manifest: another initrd hash", apply: write(ManifestFile, replaceOnce(t, pristine[ManifestFile], img.Initrd.SHA256, otherHex(img.Initrd.SHA256)))},
 		damage{name: "command line changed", apply: write(CmdlineFile, []byte(img.Cmdline+" init=/bin/sh\n"))},
 		damage{name: "command line missing", apply: func() { _ = os.Remove(filepath.Join(img.Dir, CmdlineFile)) }},
 	)
@@ -121,6 +121,14 @@ func replaceOnce(t *testing.T, b []byte, old, repl string) []byte {
 		t.Fatalf("%q occurs %d times, want once", old, n)
 	}
 	return []byte(strings.Replace(string(b), old, repl, 1))
+}
+
+// otherHex returns h with its first digit changed.
+func otherHex(h string) string {
+	if h[0] == '0' {
+		return "1" + h[1:]
+	}
+	return "0" + h[1:]
 }
 
 // snapshot lists the directory's files with their contents.
