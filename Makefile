@@ -11,7 +11,7 @@ export CGO_CFLAGS ?= -O2 -g -Wno-deprecated-declarations
 # Arguments for `make run`, e.g. make run ARGS="doctor".
 ARGS     ?=
 
-.PHONY: all deps build build-nogui cross run dev image doctor test test-unit test-wallet test-ui test-vm vet lint bench measure soak clean fuzz
+.PHONY: all deps build build-nogui cross run dev image doctor test test-unit test-wallet test-ui test-vm vet lint bench measure soak reliability clean fuzz
 
 all: build
 
@@ -120,6 +120,13 @@ test-package: package
 clean:
 	rm -rf bin
 	rm -rf dist
+
+# Tries to break the app and prints what held: SIGKILLs during ledger
+# writes, QEMU kills, damaged images and releases, hostile helper requests,
+# a full and a read-only disk, canary secrets and prompts, a fuzz pass.
+# Needs QEMU and root or sudo; about 20 minutes on two cores.
+reliability: build
+	@GO='$(GO)' packaging/scripts/reliability.sh
 
 # Every Go fuzz target in the module for FUZZTIME each (make fuzz
 # FUZZTIME=30s for a quick pass); prints what held. Not part of `make test`.

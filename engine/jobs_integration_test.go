@@ -189,12 +189,13 @@ func TestDevModeJobFlow(t *testing.T) {
 	}
 
 	// Confidentiality: the canary is nowhere the app wrote.
-	found := 0
+	found, files := 0, 0
 	_ = filepath.WalkDir(dataDir, func(path string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() {
 			return nil
 		}
 		b, err := os.ReadFile(path)
+		files++
 		if err == nil && bytes.Contains(b, []byte(canary)) {
 			t.Errorf("the canary prompt is in %s", path)
 			found++
@@ -206,4 +207,6 @@ func TestDevModeJobFlow(t *testing.T) {
 		found++
 	}
 	t.Logf("served %d requests, %d adjusted tokens, %s earned; canary found %d times", n+4, expected, wallet.TONString(expected*fee), found)
+	t.Logf("RELIABILITY canary-prompt: %d requests carried a canary through the VM; occurrences on the app's side %d (%d files of the data directory incl. database, logs and console capture, and the app's log)",
+		n+5, found, files)
 }
