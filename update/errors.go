@@ -1,6 +1,10 @@
 package update
 
-import "errors"
+import (
+	"errors"
+
+	"github.com/cocoon-provider/cocoon-provider/internal/kinderr"
+)
 
 // Kinds of failure; every error Check returns matches one of them with
 // errors.Is, and its message is written for the user.
@@ -31,18 +35,4 @@ var (
 
 // Error is a failure with a message for the user. Kind is one of the
 // Err… values above; Err, when set, is the underlying cause.
-type Error struct {
-	Kind error
-	Msg  string
-	Err  error
-}
-
-func (e *Error) Error() string { return e.Msg }
-
-// Unwrap returns the kind and the cause, for errors.Is and errors.As.
-func (e *Error) Unwrap() []error {
-	if e.Err == nil {
-		return []error{e.Kind}
-	}
-	return []error{e.Kind, e.Err}
-}
+type Error = kinderr.Error

@@ -1,6 +1,10 @@
 package release
 
-import "errors"
+import (
+	"errors"
+
+	"github.com/cocoon-provider/cocoon-provider/internal/kinderr"
+)
 
 // Kinds of failure; every error this package returns matches one of them
 // with errors.Is, and its message says what to do.
@@ -51,21 +55,7 @@ var (
 
 // Error is a failure with a message for the user. Kind is one of the
 // Err… values above; Err, when set, is the underlying cause.
-type Error struct {
-	Kind error
-	Msg  string
-	Err  error
-}
-
-func (e *Error) Error() string { return e.Msg }
-
-// Unwrap returns the kind and the cause, for errors.Is and errors.As.
-func (e *Error) Unwrap() []error {
-	if e.Err == nil {
-		return []error{e.Kind}
-	}
-	return []error{e.Kind, e.Err}
-}
+type Error = kinderr.Error
 
 func newError(kind error, err error, msg string) *Error {
 	return &Error{Kind: kind, Err: err, Msg: msg}
