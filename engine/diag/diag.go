@@ -13,6 +13,8 @@
 package diag
 
 import (
+	"github.com/cocoon-provider/cocoon-provider/internal/bytesize"
+
 	"archive/zip"
 	"bytes"
 	"context"
@@ -333,7 +335,7 @@ func (b *bundle) system(ctx context.Context) string {
 	line("Kernel", orUnknown(kernel))
 	line("CPUs", strconv.Itoa(runtime.NumCPU())+" logical")
 	if vm, err := mem.VirtualMemoryWithContext(ctx); err == nil {
-		line("Memory", fmt.Sprintf("%s total, %s available", size(int64(vm.Total)), size(int64(vm.Available))))
+		line("Memory", fmt.Sprintf("%s total, %s available", bytesize.Format(int64(vm.Total)), bytesize.Format(int64(vm.Available))))
 	} else {
 		line("Memory", "unknown ("+err.Error()+")")
 	}
@@ -361,19 +363,6 @@ func osRelease() string {
 		}
 	}
 	return ""
-}
-
-// size formats a byte count for people.
-func size(n int64) string {
-	switch {
-	case n >= 1<<30:
-		return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30))
-	case n >= 1<<20:
-		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
-	case n >= 1<<10:
-		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
-	}
-	return fmt.Sprintf("%d bytes", n)
 }
 
 // dbData is what the bundle reads from the database.
@@ -704,7 +693,7 @@ func (b *bundle) addTail(name, rel string, files []string, limit int64, textOnly
 	}
 	note := ""
 	if cut || taken < total {
-		note = fmt.Sprintf("last %s of %s", size(int64(len(text))), size(total))
+		note = fmt.Sprintf("last %s of %s", bytesize.Format(int64(len(text))), bytesize.Format(total))
 	}
 	b.entries = append(b.entries, entry{name: name, data: []byte(text)})
 	b.m.Files = append(b.m.Files, File{Name: name, Size: int64(len(text)), Note: note})
@@ -727,7 +716,7 @@ func (b *bundle) readSmall(rel string, limit int64, quiet bool) (string, error) 
 	}
 	defer f.Close()
 	if info.Size() > limit {
-		return "", fmt.Errorf("left out: %s is larger than %s", size(info.Size()), size(limit))
+		return "", fmt.Errorf("left out: %s is larger than %s", bytesize.Format(info.Size()), bytesize.Format(limit))
 	}
 	raw, err := io.ReadAll(io.LimitReader(f, limit))
 	return string(raw), err

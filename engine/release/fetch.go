@@ -1,6 +1,8 @@
 package release
 
 import (
+	"github.com/cocoon-provider/cocoon-provider/internal/bytesize"
+
 	"context"
 	"crypto/sha256"
 	"crypto/subtle"
@@ -253,7 +255,7 @@ func (m *Manager) downloadOnce(ctx context.Context, src Source, part string, pro
 	}
 	if total > m.opts.MaxArchiveSize || (src.Size > m.opts.MaxArchiveSize) {
 		t := max(total, src.Size)
-		return 0, false, newError(ErrTooLarge, nil, fmt.Sprintf("the release archive at %s is %s, over the %s limit: it was not downloaded; check the address", src.URL, sizeText(t), sizeText(m.opts.MaxArchiveSize)))
+		return 0, false, newError(ErrTooLarge, nil, fmt.Sprintf("the release archive at %s is %s, over the %s limit: it was not downloaded; check the address", src.URL, bytesize.Format(t), bytesize.Format(m.opts.MaxArchiveSize)))
 	}
 	if total < 0 && src.Size > 0 {
 		total = src.Size
@@ -283,17 +285,17 @@ func (m *Manager) downloadOnce(ctx context.Context, src Source, part string, pro
 	switch {
 	case copied > limit:
 		_ = os.Remove(part)
-		return 0, false, newError(ErrTooLarge, nil, fmt.Sprintf("the release archive at %s is larger than the %s limit: it was deleted; check the address", src.URL, sizeText(m.opts.MaxArchiveSize)))
+		return 0, false, newError(ErrTooLarge, nil, fmt.Sprintf("the release archive at %s is larger than the %s limit: it was deleted; check the address", src.URL, bytesize.Format(m.opts.MaxArchiveSize)))
 	case cerr != nil && ctx.Err() != nil:
-		return 0, false, newError(ErrIncomplete, ctx.Err(), fmt.Sprintf("the download stopped after %s (%v); fetch again to resume it", sizeText(got), ctx.Err()))
+		return 0, false, newError(ErrIncomplete, ctx.Err(), fmt.Sprintf("the download stopped after %s (%v); fetch again to resume it", bytesize.Format(got), ctx.Err()))
 	case cerr != nil:
 		var we writeError
 		if errors.As(cerr, &we) {
 			return 0, false, newError(ErrStore, cerr, fmt.Sprintf("cannot write the download: %v; check the free space of %s", we.err, m.dir))
 		}
-		return 0, true, newError(ErrIncomplete, cerr, fmt.Sprintf("the download from %s stopped after %s of %s (%v); fetch again to resume it", src.URL, sizeText(got), totalText(total), unwrapURLError(cerr)))
+		return 0, true, newError(ErrIncomplete, cerr, fmt.Sprintf("the download from %s stopped after %s of %s (%v); fetch again to resume it", src.URL, bytesize.Format(got), totalText(total), unwrapURLError(cerr)))
 	case total >= 0 && got != total:
-		return 0, true, newError(ErrIncomplete, nil, fmt.Sprintf("the download from %s stopped after %s of %s; fetch again to resume it", src.URL, sizeText(got), totalText(total)))
+		return 0, true, newError(ErrIncomplete, nil, fmt.Sprintf("the download from %s stopped after %s of %s; fetch again to resume it", src.URL, bytesize.Format(got), totalText(total)))
 	}
 	return got, false, nil
 }
@@ -336,7 +338,7 @@ func (m *Manager) checkFree(dir string, need int64, what string) error {
 	}
 	if free < need+m.opts.FreeSpaceMargin {
 		return newError(ErrDiskSpace, nil, fmt.Sprintf("there is %s free in %s, and it takes %s to %s (plus %s kept free): free some disk space and fetch again",
-			sizeText(free), dir, sizeText(need), what, sizeText(m.opts.FreeSpaceMargin)))
+			bytesize.Format(free), dir, bytesize.Format(need), what, bytesize.Format(m.opts.FreeSpaceMargin)))
 	}
 	return nil
 }
@@ -388,7 +390,7 @@ func (m *Manager) fetchSmall(ctx context.Context, u string, limit int64) ([]byte
 		return nil, newError(ErrUnreachable, err, fmt.Sprintf("reading %s failed: %v", u, unwrapURLError(err)))
 	}
 	if int64(len(b)) > limit {
-		return nil, newError(ErrSignature, nil, fmt.Sprintf("the release signature at %s is larger than %s, more than a signature can be: check its address", u, sizeText(limit)))
+		return nil, newError(ErrSignature, nil, fmt.Sprintf("the release signature at %s is larger than %s, more than a signature can be: check its address", u, bytesize.Format(limit)))
 	}
 	return b, nil
 }
@@ -431,17 +433,5 @@ func totalText(n int64) string {
 	if n < 0 {
 		return "an unknown size"
 	}
-	return sizeText(n)
-}
-
-func sizeText(n int64) string {
-	switch {
-	case n >= 1<<30:
-		return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30))
-	case n >= 1<<20:
-		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
-	case n >= 1<<10:
-		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
-	}
-	return fmt.Sprintf("%d bytes", n)
+	return bytesize.Format(n)
 }

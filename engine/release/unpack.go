@@ -1,6 +1,8 @@
 package release
 
 import (
+	"github.com/cocoon-provider/cocoon-provider/internal/bytesize"
+
 	"archive/tar"
 	"bufio"
 	"bytes"
@@ -261,9 +263,9 @@ func (u *unpacker) file(tr *tar.Reader, h *tar.Header, name, full string) error 
 	}
 	if u.total+h.Size > u.maxTotal {
 		if u.totalIsDisk {
-			return newError(ErrDiskSpace, nil, fmt.Sprintf("the release unpacks to more than the free disk space allows (%s, keeping %s free): free some disk space and fetch again", sizeText(u.maxTotal), sizeText(u.margin)))
+			return newError(ErrDiskSpace, nil, fmt.Sprintf("the release unpacks to more than the free disk space allows (%s, keeping %s free): free some disk space and fetch again", bytesize.Format(u.maxTotal), bytesize.Format(u.margin)))
 		}
-		return newError(ErrTooLarge, nil, fmt.Sprintf("the release unpacks to more than %s, more than a worker release is: it was not installed; check the address", sizeText(u.maxTotal)))
+		return newError(ErrTooLarge, nil, fmt.Sprintf("the release unpacks to more than %s, more than a worker release is: it was not installed; check the address", bytesize.Format(u.maxTotal)))
 	}
 	u.total += h.Size
 	if err := u.mkdir(filepath.Dir(full), 0o755); err != nil {
