@@ -38,6 +38,11 @@ Usage:
   cocoon-provider watch --remote URL --token-file FILE [--fingerprint HEX] [--every 10s]
                                        the same from a terminal: progress, messages and alerts
   cocoon-provider doctor [--json]      check whether this machine can earn, and what is missing
+  cocoon-provider doctor --production [--json]
+                                       per requirement of earning, what this host lacks and the fix
+  cocoon-provider launch --dry-run [--conf worker.conf] [--release V] [--gpus all|0,1] [--json]
+                                       every step a production launch would take, numbered, with
+                                       what blocks each (the launch itself is not enabled yet)
   cocoon-provider gpus [--json] [--watch]
                                        list GPUs with live telemetry
   cocoon-provider dev [--rate 1] [--concurrency 2] [--pattern steady|bursty|idle]
@@ -217,7 +222,13 @@ func run(args []string, stdout, stderr io.Writer) int {
 	case "run":
 		err = cmdRun(ctx, rest, stdout, stderr)
 	case "doctor":
-		err = cmdDoctor(ctx, rest, stdout, stderr)
+		if wantsProduction(rest) {
+			err = cmdDoctorProduction(ctx, rest, stdout, stderr)
+		} else {
+			err = cmdDoctor(ctx, rest, stdout, stderr)
+		}
+	case "launch":
+		err = cmdLaunch(ctx, rest, stdout, stderr)
 	case "gpus":
 		err = cmdGPUs(ctx, rest, stdout, stderr)
 	case "dev":

@@ -1,0 +1,238 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/cocoon-provider/cocoon-provider/attest/gpucc"
+	"github.com/cocoon-provider/cocoon-provider/engine"
+	"github.com/cocoon-provider/cocoon-provider/engine/gpu"
+	"github.com/cocoon-provider/cocoon-provider/engine/hostcheck"
+	"github.com/cocoon-provider/cocoon-provider/engine/launch"
+	"github.com/cocoon-provider/cocoon-provider/engine/release"
+	"github.com/cocoon-provider/cocoon-provider/internal/gpuhelper"
+)
+
+// cmdLaunch prints the production launch plan; the launch itself is not
+// enabled in this build.
+func cmdLaunch(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("launch", stderr)
+	var c common
+	c.register(fs, "warn")
+	dryRun := fs.Bool("dry-run", false, "print every step the production launch would take, and do none of them")
+	conf := fs.String("conf", "", "worker.conf (default <data dir>/worker.conf)")
+	version := fs.String("release", "", "worker release version (default the current one)")
+	gpus := fs.String("gpus", "", "GPUs to run workers on: all, or indices such as 0,1 (default the one worker.conf names, else all)")
+	asJSON := fs.Bool("json", false, "print the plan as JSON")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("launch takes no arguments (got %q)", fs.Args())
+	}
+	if !*dryRun {
+		fmt.Fprintln(stderr, "cocoon-provider: the production launch is not enabled in this build yet: nothing was started.")
+		fmt.Fprintln(stderr, "Run `cocoon-provider launch --dry-run` to see every step it would take and what this host lacks.")
+		return exitError(2)
+	}
+	cfg := launch.Config{Release: *version, QEMU: c.qemu, Getenv: os.Getenv}
+	var err error
+	if cfg.AllGPUs, cfg.GPUs, err = parseGPUs(*gpus); err != nil {
+		return err
+	}
+	if cfg.DataDir, err = filepath.Abs(c.dataDir); err != nil || c.dataDir == "" {
+		return errors.New("no data directory: set --data-dir or $HOME")
+	}
+	if *conf != "" {
+		if cfg.ConfPath, err = filepath.Abs(*conf); err != nil {
+			return fmt.Errorf("--conf: %w", err)
+		}
+	}
+	svc, _, err := c.open(stderr)
+	if err != nil {
+		return err
+	}
+	defer svc.Close()
+	p, err := launch.NewPlan(ctx, newLocalHost(svc, cfg.DataDir), cfg)
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(p)
+	}
+	return launch.Text(stdout, p)
+}
+
+// parseGPUs reads --gpus: "" (worker.conf decides), "all", or indices.
+func parseGPUs(s string) (all bool, idx []int, err error) {
+	switch s = strings.TrimSpace(s); s {
+	case "":
+		return false, nil, nil
+	case "all":
+		return true, nil, nil
+	}
+	for _, f := range strings.Split(s, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n < 0 {
+			return false, nil, fmt.Errorf("--gpus %q: use all, or GPU indices such as 0,1 (see cocoon-provider gpus)", s)
+		}
+		if !slices.Contains(idx, n) {
+			idx = append(idx, n)
+		}
+	}
+	return false, idx, nil
+}
+
+// localHost is this machine as the launch planner reads it. Its effects
+// are launch.NoEffects: the production launch is not enabled in this build.
+type localHost struct {
+	launch.NoEffects
+	svc     *engine.Service
+	dataDir string
+	inv     *gpu.Inventory
+}
+
+func newLocalHost(svc *engine.Service, dataDir string) *localHost {
+	return &localHost{svc: svc, dataDir: dataDir}
+}
+
+func (h *localHost) FS() fs.FS { return os.DirFS("/") }
+
+func (h *localHost) Check(ctx context.Context) (hostcheck.Report, error) { return h.svc.Check(ctx) }
+
+// CCMode is NVML's system-wide mode for a GPU NVML sees; "" otherwise
+// (a GPU on vfio-pci: only the helper, as root, can read it).
+func (h *localHost) CCMode(ctx context.Context, pci string) string {
+	if h.inv == nil {
+		inv, err := h.svc.GPUs(ctx)
+		if err != nil {
+			return ""
+		}
+		h.inv = &inv
+	}
+	cc := h.inv.NVML.CC
+	if cc == nil || !cc.NVML || cc.Mode == gpucc.CCUnsupported {
+		return ""
+	}
+	for _, g := range h.inv.GPUs {
+		if g.BusID == pci && g.Source == gpu.SourceNVML {
+			return cc.Mode
+		}
+	}
+	return ""
+}
+
+func (h *localHost) CCTool() gpuhelper.CCTool { return gpuhelper.DefaultCCTool() }
+
+// Releases opens <data dir>/releases only when it exists, so that a dry
+// run creates nothing.
+func (h *localHost) Releases() launch.Releases {
+	dir := filepath.Join(h.dataDir, "releases")
+	if st, err := os.Stat(dir); err != nil || !st.IsDir() {
+		return nil
+	}
+	m, err := release.New(release.Options{Dir: dir})
+	if err != nil {
+		return nil
+	}
+	return m
+}
+
+var _ launch.Host = (*localHost)(nil)
+
+// cmdDoctorProduction is `doctor --production`: for each requirement of
+// earning, what this host lacks and how to fix it.
+func cmdDoctorProduction(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("doctor", stderr)
+	var c common
+	c.register(fs, "warn")
+	fs.Bool("production", true, "list what this host lacks for production")
+	asJSON := fs.Bool("json", false, "print the production requirements as JSON")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	svc, _, err := c.open(stderr)
+	if err != nil {
+		return err
+	}
+	defer svc.Close()
+	r, err := svc.Check(ctx)
+	if err != nil {
+		return err
+	}
+	if err := writeProduction(stdout, r, *asJSON); err != nil {
+		return err
+	}
+	if !r.Production.Ready {
+		return exitError(3)
+	}
+	return nil
+}
+
+// productionReport is `doctor --production --json`.
+type productionReport struct {
+	Verdict      hostcheck.Verdict `json:"verdict"`
+	Requirements []hostcheck.Check `json:"requirements"`
+}
+
+func writeProduction(w io.Writer, r hostcheck.Report, asJSON bool) error {
+	var reqs []hostcheck.Check
+	for _, c := range r.Checks {
+		if c.Status != hostcheck.StatusNone {
+			reqs = append(reqs, c)
+		}
+	}
+	if asJSON {
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		return enc.Encode(productionReport{Verdict: r.Production, Requirements: reqs})
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s\n\n", r.Production.Summary)
+	lacking := 0
+	for _, c := range reqs {
+		switch c.Status {
+		case hostcheck.StatusOK:
+			fmt.Fprintf(&b, "  has      %s: %s\n", c.Title, c.Observed)
+			continue
+		case hostcheck.StatusFail:
+			lacking++
+			fmt.Fprintf(&b, "  LACKS    %s: %s\n", c.Title, c.Observed)
+		case hostcheck.StatusWarn:
+			fmt.Fprintf(&b, "  weak     %s: %s\n", c.Title, c.Observed)
+		default:
+			fmt.Fprintf(&b, "  unknown  %s: %s\n", c.Title, c.Observed)
+		}
+		fmt.Fprintf(&b, "           why: %s\n", c.Why)
+		if c.Fix != "" {
+			fmt.Fprintf(&b, "           fix: %s\n", c.Fix)
+		}
+	}
+	fmt.Fprintf(&b, "\nThis host lacks %d of the %d requirements for production. `cocoon-provider launch --dry-run` shows every step a launch would take.\n", lacking, len(reqs))
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+// wantsProduction reports whether a doctor command line asks for --production.
+func wantsProduction(args []string) bool {
+	for _, a := range args {
+		if a == "--" {
+			return false
+		}
+		if a == "--production" || a == "-production" || a == "--production=true" || a == "-production=true" {
+			return true
+		}
+	}
+	return false
+}

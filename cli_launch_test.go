@@ -1,0 +1,84 @@
+package main
+
+import (
+	"bytes"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/cocoon-provider/cocoon-provider/engine/hostcheck"
+)
+
+func TestLaunchWithoutDryRunLaunchesNothing(t *testing.T) {
+	var out, errb bytes.Buffer
+	code := run([]string{"launch", "--data-dir", t.TempDir()}, &out, &errb)
+	if code != 2 || out.Len() != 0 {
+		t.Fatalf("exit %d, stdout %q", code, out.String())
+	}
+	for _, want := range []string{"not enabled in this build", "nothing was started", "launch --dry-run"} {
+		if !strings.Contains(errb.String(), want) {
+			t.Errorf("stderr lacks %q: %s", want, errb.String())
+		}
+	}
+}
+
+func TestLaunchFlags(t *testing.T) {
+	tests := []struct {
+		in   string
+		all  bool
+		idx  []int
+		fail bool
+	}{
+		{"", false, nil, false},
+		{"all", true, nil, false},
+		{"0,1", false, []int{0, 1}, false},
+		{" 3, 3 ,1", false, []int{3, 1}, false},
+		{"-1", false, nil, true},
+		{"one", false, nil, true},
+	}
+	for _, tt := range tests {
+		all, idx, err := parseGPUs(tt.in)
+		if (err != nil) != tt.fail || all != tt.all || !slices.Equal(idx, tt.idx) {
+			t.Errorf("parseGPUs(%q) = %v %v %v", tt.in, all, idx, err)
+		}
+	}
+	var out, errb bytes.Buffer
+	if code := run([]string{"launch", "--dry-run", "--gpus", "x", "--data-dir", t.TempDir()}, &out, &errb); code != 1 || !strings.Contains(errb.String(), "--gpus") {
+		t.Errorf("bad --gpus: exit %d, %s", code, errb.String())
+	}
+}
+
+func TestDoctorProductionFlag(t *testing.T) {
+	for args, want := range map[string]bool{
+		"--production": true, "--json --production": true, "-production=true": true,
+		"--json": false, "--require production": false, "-- --production": false,
+	} {
+		if got := wantsProduction(strings.Fields(args)); got != want {
+			t.Errorf("wantsProduction(%q) = %v", args, got)
+		}
+	}
+}
+
+func TestDoctorProductionText(t *testing.T) {
+	r := hostcheck.Report{
+		Production: hostcheck.Verdict{Mode: hostcheck.ModeProduction, Summary: "This machine cannot earn on COCOON, because of: TDX enabled in KVM."},
+		Checks: []hostcheck.Check{
+			{ID: "cpu", Title: "CPU", Status: hostcheck.StatusOK, DevStatus: hostcheck.StatusOK, Observed: "Xeon"},
+			{ID: "tdx", Title: "TDX enabled in KVM", Status: hostcheck.StatusFail, Observed: "kvm_intel.tdx=N", Why: "confidential VM", Fix: "Boot with kvm_intel.tdx=1"},
+			{ID: "tcg_guest", Title: "Software emulation runs a guest", DevStatus: hostcheck.StatusOK},
+		},
+	}
+	var b bytes.Buffer
+	if err := writeProduction(&b, r, false); err != nil {
+		t.Fatal(err)
+	}
+	got := b.String()
+	for _, want := range []string{"LACKS    TDX enabled in KVM: kvm_intel.tdx=N", "fix: Boot with kvm_intel.tdx=1", "has      CPU: Xeon", "lacks 1 of the 2 requirements"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("output lacks %q:\n%s", want, got)
+		}
+	}
+	if strings.Contains(got, "Software emulation") {
+		t.Errorf("a dev-only check is listed:\n%s", got)
+	}
+}

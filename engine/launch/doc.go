@@ -1,0 +1,18 @@
+// Package launch works out, without doing any of it, every step a
+// production launch of the official COCOON worker takes on a host: what
+// the host lacks for production (hostcheck's verdicts), the worker release
+// to use, the privileged helper's operations on each GPU, the files
+// written (the 9p spec share with runtime.vars, the sparse persistent
+// disk, the model disk), the seal-server step, and the full QEMU command
+// of each instance. One instance runs per GPU, each with its own ports,
+// vsock CID, persistent disk and worker contract (worker interface §3.4).
+//
+// Plan reads the host only through Host: an fs.FS rooted at "/" plus the
+// doctor's report and what is known of each GPU's confidential-computing
+// mode. Host also carries the effects a real launch would have (writing
+// files, creating disks, running commands); Plan never calls them, and
+// the tests hold it to that with a Host whose effects fail the test.
+//
+// A step that cannot be taken carries its blocking reasons; Text words
+// the plan as "would do" or "blocked because …".
+package launch
