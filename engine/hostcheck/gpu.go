@@ -6,8 +6,10 @@ import (
 	"strings"
 )
 
-// ProdGPUMemMiB is the least VRAM of a supported data-centre GPU (H100 80 GB).
-const ProdGPUMemMiB = 80 * 1024
+// ProdGPUMemMiB is the least VRAM of a supported data-centre GPU: an H100
+// 80 GB, for which NVML reports 81 559 MiB (the driver reserves the rest
+// of 80 GiB), so the bound sits a little below that.
+const ProdGPUMemMiB = 80_000
 
 func (h *host) supportedGPUs() []GPU {
 	var out []GPU

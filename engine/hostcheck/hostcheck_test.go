@@ -73,6 +73,9 @@ func TestEligibleTDXHost(t *testing.T) {
 	if !r.Dev.Ready || r.DevAccel != "kvm" {
 		t.Errorf("dev verdict = %+v accel %q, want ready with kvm", r.Dev, r.DevAccel)
 	}
+	if c, _ := r.Check("gpu"); c.Status != StatusOK {
+		t.Errorf("gpu check of an H100 80 GB (NVML: 81559 MiB) = %s (%s), want ok", c.Status, c.Fix)
+	}
 	c, _ := r.Check("cores")
 	if c.Observed != "64 logical CPUs" {
 		t.Errorf("cores observed %q", c.Observed)

@@ -80,7 +80,7 @@ func (b Backoff) withDefaults() Backoff {
 	case b.Jitter == 0:
 		b.Jitter = DefaultBackoffJitter
 	case b.Jitter < 0:
-		b.Jitter = 0
+		b.Jitter = -1 // stays "none" when defaults are applied again
 	case b.Jitter > 1:
 		b.Jitter = 1
 	}
@@ -93,7 +93,7 @@ func (b Backoff) Delay(failures int, r float64) time.Duration {
 	b = b.withDefaults()
 	d := float64(b.Initial) * math.Pow(b.Multiplier, float64(max(failures, 1)-1))
 	d = min(d, float64(b.Max))
-	d *= 1 + b.Jitter*(2*r-1)
+	d *= 1 + max(b.Jitter, 0)*(2*r-1)
 	return time.Duration(min(max(d, 0), float64(b.Max)))
 }
 

@@ -548,3 +548,14 @@ func TestSupervisorAdoptsThenRestarts(t *testing.T) {
 	}
 	h.expect(EventStopped)
 }
+
+// TestBackoffNoJitterSurvivesDefaults: "no jitter" (negative) stays none
+// when defaults are applied more than once, as NewSupervisor and Delay do.
+func TestBackoffNoJitterSurvivesDefaults(t *testing.T) {
+	b := Backoff{Initial: time.Second, Jitter: -1}.withDefaults().withDefaults()
+	for _, r := range []float64{0, 0.5, 0.999} {
+		if got := b.Delay(1, r); got != time.Second {
+			t.Errorf("Delay(1, %v) = %s, want exactly 1s", r, got)
+		}
+	}
+}
