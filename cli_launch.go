@@ -19,7 +19,7 @@ import (
 	"github.com/cocoon-provider/cocoon-provider/engine/hostcheck"
 	"github.com/cocoon-provider/cocoon-provider/engine/launch"
 	"github.com/cocoon-provider/cocoon-provider/engine/release"
-	"github.com/cocoon-provider/cocoon-provider/internal/gpuhelper"
+	"github.com/cocoon-provider/cocoon-provider/engine/helper"
 )
 
 // cmdLaunch prints the production launch plan; the launch itself is not
@@ -133,7 +133,7 @@ func (h *localHost) CCMode(ctx context.Context, pci string) string {
 	return ""
 }
 
-func (h *localHost) CCTool() gpuhelper.CCTool { return gpuhelper.DefaultCCTool() }
+func (h *localHost) CCTool() helper.CCTool { return helper.DefaultCCTool() }
 
 // Releases opens <data dir>/releases only when it exists, so that a dry
 // run creates nothing.

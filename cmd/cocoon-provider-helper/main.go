@@ -3,7 +3,7 @@
 // Command cocoon-provider-helper is Cocoon Provider's privileged GPU
 // helper: the only part of the app that runs as root. It serves one
 // request per invocation, read as JSON from stdin, and writes a JSON reply
-// to stdout (package internal/gpuhelper has the operations and formats):
+// to stdout (package engine/helper has the operations and formats):
 //
 //	{"op":"bind-vfio","pci":"0000:17:00.0"}
 //	{"op":"restore","pci":"0000:17:00.0"}
@@ -29,7 +29,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/cocoon-provider/cocoon-provider/internal/gpuhelper"
+	"github.com/cocoon-provider/cocoon-provider/engine/helper"
 )
 
 // version is set by the release build (-X main.version=...).
@@ -44,7 +44,7 @@ func main() {
 		euid:    os.Geteuid(),
 		getenv:  os.Getenv,
 		sysroot: "/",
-		cc:      gpuhelper.DefaultCCTool(),
+		cc:      helper.DefaultCCTool(),
 	}
 	if w, err := syslog.New(syslog.LOG_AUTHPRIV|syslog.LOG_INFO, "cocoon-provider-helper"); err == nil {
 		env.syslog = w
@@ -60,7 +60,7 @@ type environment struct {
 	euid    int
 	getenv  func(string) string
 	sysroot string // the directory holding sys/
-	cc      gpuhelper.CCTool
+	cc      helper.CCTool
 	syslog  io.Writer // nil: log to stderr only
 }
 
@@ -68,7 +68,7 @@ type environment struct {
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, env environment) int {
 	if len(args) > 0 {
 		fmt.Fprintf(stderr, "cocoon-provider-helper %s: takes no arguments; it reads one JSON request on stdin, e.g.\n"+
-			"  echo '{\"op\":\"status\",\"pci\":\"0000:17:00.0\"}' | sudo %s\n", version, gpuhelper.DefaultHelperPath)
+			"  echo '{\"op\":\"status\",\"pci\":\"0000:17:00.0\"}' | sudo %s\n", version, helper.DefaultHelperPath)
 		return 2
 	}
 	handlers := []slog.Handler{slog.NewTextHandler(stderr, nil)}
@@ -102,7 +102,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	defer root.Close()
 	ctx, cancel := context.WithTimeout(ctx, maxRun)
 	defer cancel()
-	h := &gpuhelper.Helper{Root: root, CC: env.cc, Log: log, Caller: caller}
+	h := &helper.Helper{Root: root, CC: env.cc, Log: log, Caller: caller}
 	rep, err := h.Serve(ctx, stdin, stdout)
 	if err != nil {
 		log.Error("gpu helper failed", "error", err.Error())

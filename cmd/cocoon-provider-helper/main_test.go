@@ -11,7 +11,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/cocoon-provider/cocoon-provider/internal/gpuhelper"
+	"github.com/cocoon-provider/cocoon-provider/engine/helper"
 )
 
 // fixture writes a small sysfs tree: one H100 alone in IOMMU group 20,
@@ -59,7 +59,7 @@ func env(root string, euid int) environment {
 		euid:    euid,
 		getenv:  func(k string) string { return map[string]string{"PKEXEC_UID": "1000"}[k] },
 		sysroot: root,
-		cc:      gpuhelper.CCTool{Python: "/nonexistent/python3", Scripts: []string{"/nonexistent/nvidia_gpu_tools.py"}},
+		cc:      helper.CCTool{Python: "/nonexistent/python3", Scripts: []string{"/nonexistent/nvidia_gpu_tools.py"}},
 	}
 }
 
@@ -72,7 +72,7 @@ func TestRunBind(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d, stderr %s", code, errb.String())
 	}
-	var rep gpuhelper.Reply
+	var rep helper.Reply
 	if err := json.Unmarshal(out.Bytes(), &rep); err != nil || !rep.OK || len(rep.Done) != 3 {
 		t.Fatalf("reply %s: %v", out.String(), err)
 	}

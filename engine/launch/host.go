@@ -5,9 +5,9 @@ import (
 	"errors"
 	"io/fs"
 
+	"github.com/cocoon-provider/cocoon-provider/engine/helper"
 	"github.com/cocoon-provider/cocoon-provider/engine/hostcheck"
 	"github.com/cocoon-provider/cocoon-provider/engine/release"
-	"github.com/cocoon-provider/cocoon-provider/internal/gpuhelper"
 )
 
 // ErrNotEnabled is what a Host's effects return in this build: the
@@ -31,7 +31,7 @@ type Host interface {
 	// CCTool is the helper's CC tool setting (where nvidia_gpu_tools.py
 	// may be installed). Plan only asks it where the tool is; it never
 	// runs it.
-	CCTool() gpuhelper.CCTool
+	CCTool() helper.CCTool
 	// Releases lists the worker releases on the host; nil when none were
 	// ever fetched.
 	Releases() Releases

@@ -10,9 +10,9 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/cocoon-provider/cocoon-provider/engine/helper"
 	"github.com/cocoon-provider/cocoon-provider/engine/vm"
 	"github.com/cocoon-provider/cocoon-provider/engine/worker"
-	"github.com/cocoon-provider/cocoon-provider/internal/gpuhelper"
 )
 
 // Names in an instance directory, as engine.InstanceFiles lays it out.
@@ -65,12 +65,12 @@ func (p *planner) instance(k int, g hostGPU) error {
 func (p *planner) ccStep(num func(Step) Step, in Instance) error {
 	s := Step{Kind: KindCCMode, Title: "GPU helper: set-cc-mode " + in.GPU + " on"}
 	mode := p.h.CCMode(p.ctx, in.GPU)
-	if mode == gpuhelper.ModeOn {
+	if mode == helper.ModeOn {
 		s.Details = []string{"CC mode is on already: nothing to do"}
 		p.add(num(s))
 		return nil
 	}
-	plan, err := gpuhelper.NewPlan(p.ctx, p.fsys, p.h.CCTool(), gpuhelper.Request{Op: gpuhelper.OpSetCCMode, PCI: in.GPU, Mode: gpuhelper.ModeOn})
+	plan, err := helper.NewPlan(p.ctx, p.fsys, p.h.CCTool(), helper.Request{Op: helper.OpSetCCMode, PCI: in.GPU, Mode: helper.ModeOn})
 	if err := p.ctx.Err(); err != nil {
 		return err
 	}
@@ -90,7 +90,7 @@ func (p *planner) ccStep(num func(Step) Step, in Instance) error {
 
 func (p *planner) bindStep(num func(Step) Step, in Instance) error {
 	s := Step{Kind: KindBindVFIO, Title: "GPU helper: bind-vfio " + in.GPU}
-	plan, err := gpuhelper.NewPlan(p.ctx, p.fsys, p.h.CCTool(), gpuhelper.Request{Op: gpuhelper.OpBindVFIO, PCI: in.GPU})
+	plan, err := helper.NewPlan(p.ctx, p.fsys, p.h.CCTool(), helper.Request{Op: helper.OpBindVFIO, PCI: in.GPU})
 	if err := p.ctx.Err(); err != nil {
 		return err
 	}

@@ -18,10 +18,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cocoon-provider/cocoon-provider/engine/helper"
 	"github.com/cocoon-provider/cocoon-provider/engine/hostcheck"
 	"github.com/cocoon-provider/cocoon-provider/engine/release"
 	"github.com/cocoon-provider/cocoon-provider/engine/worker"
-	"github.com/cocoon-provider/cocoon-provider/internal/gpuhelper"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden plans in testdata/golden")
@@ -54,8 +54,8 @@ func (h *fixtureHost) Check(ctx context.Context) (hostcheck.Report, error) {
 
 func (h *fixtureHost) CCMode(_ context.Context, pci string) string { return h.cc[pci] }
 
-func (h *fixtureHost) CCTool() gpuhelper.CCTool {
-	return gpuhelper.CCTool{Python: "/nonexistent/python3", Scripts: []string{"/nonexistent/gpu-admin-tools/nvidia_gpu_tools.py"},
+func (h *fixtureHost) CCTool() helper.CCTool {
+	return helper.CCTool{Python: "/nonexistent/python3", Scripts: []string{"/nonexistent/gpu-admin-tools/nvidia_gpu_tools.py"},
 		Run: func(context.Context, []string) ([]byte, error) {
 			h.t.Errorf("the plan ran the CC tool")
 			return nil, errors.New("must not run")

@@ -1,4 +1,4 @@
-// Package gpuhelper is the privileged GPU-passthrough helper: a small,
+// Package helper is the privileged GPU-passthrough helper: a small,
 // fixed set of operations on one NVIDIA GPU, each validated before anything
 // is touched, and the unprivileged client that asks for them through
 // pkexec.
@@ -37,4 +37,4 @@
 // run is the fixed argv of the CC tool; it never follows a path built from
 // unvalidated input. Helper is the root side of one request; Client runs
 // `pkexec <helper>` with the request on stdin and parses the reply.
-package gpuhelper
+package helper

@@ -1,4 +1,4 @@
-package gpuhelper
+package helper
 
 import (
 	"bytes"

@@ -1,6 +1,6 @@
 //go:build unix
 
-package gpuhelper
+package helper
 
 import (
 	"os"
