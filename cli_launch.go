@@ -16,10 +16,10 @@ import (
 	"github.com/cocoon-provider/cocoon-provider/attest/gpucc"
 	"github.com/cocoon-provider/cocoon-provider/engine"
 	"github.com/cocoon-provider/cocoon-provider/engine/gpu"
+	"github.com/cocoon-provider/cocoon-provider/engine/helper"
 	"github.com/cocoon-provider/cocoon-provider/engine/hostcheck"
 	"github.com/cocoon-provider/cocoon-provider/engine/launch"
 	"github.com/cocoon-provider/cocoon-provider/engine/release"
-	"github.com/cocoon-provider/cocoon-provider/engine/helper"
 )
 
 // cmdLaunch prints the production launch plan; the launch itself is not
