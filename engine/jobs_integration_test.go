@@ -60,7 +60,6 @@ func sendRequests(t *testing.T, ctx context.Context, base string, root worker.Ro
 	return tokens
 }
 
-
 // TestDevModeJobFlow is dev mode's main job end to end under QEMU: the
 // worker in the VM connects to the stand-in proxy over RA-TLS, serves
 // requests, and the ledger follows every settlement stage exactly; pause
