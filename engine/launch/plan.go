@@ -1,6 +1,8 @@
 package launch
 
 import (
+	"github.com/cocoon-provider/cocoon-provider/engine/sealserver"
+
 	"context"
 	"errors"
 	"fmt"
@@ -129,8 +131,6 @@ type Config struct {
 const (
 	// PersistentDiskSize is the official launcher's `truncate --size=100g`.
 	PersistentDiskSize = 100 << 30
-	// SealServerPort is the seal server's vsock port (§5).
-	SealServerPort = 12345
 )
 
 // NewPlan works out every step of a production launch on h, touching
@@ -421,10 +421,10 @@ func (p *planner) sealStep() {
 		p.add(s)
 		return
 	}
-	bin, enclave := path.Join(p.relRoot, "bin", "seal-server"), path.Join(p.relRoot, "bin", "enclave.signed.so")
+	bin, enclave := path.Join(p.relRoot, sealserver.BinaryPath), path.Join(p.relRoot, sealserver.EnclavePath)
 	s.Argv = []string{bin, "--enclave-path", enclave}
 	s.Details = []string{
-		fmt.Sprintf("listens on vsock port %d; the guests ask it for their disk and app keys, so it must run before the first worker boots", SealServerPort),
+		fmt.Sprintf("listens on vsock port %d; the guests ask it for their disk and app keys, so it must run before the first worker boots", sealserver.DefaultPort),
 		"kept running by the seal-server supervisor (engine/sealserver), which this plan only names",
 	}
 	s.Blocked = append(s.Blocked, p.failed("sgx", "vhost_vsock")...)
