@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -116,8 +115,9 @@ func (p *prompter) passphrase(creating bool) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	if len(a) < 8 {
-		return nil, errors.New("the passphrase is shorter than 8 characters; nothing was stored")
+	if err := engine.CheckNewPassphrase(a); err != nil {
+		clear(a)
+		return nil, err
 	}
 	b, err := p.secretLine("Repeat it: ")
 	if err != nil {
@@ -139,35 +139,10 @@ type walletCtx struct {
 	p   *prompter
 }
 
-// storeEntries writes secrets into the keystore, creating it when missing.
-func (w *walletCtx) storeEntries(entries map[string][]byte, meta wallet.KeystoreMeta) error {
-	path := engine.KeystorePath(w.c.dataDir)
-	_, err := os.Stat(path)
-	creating := errors.Is(err, fs.ErrNotExist)
-	pass, err := w.p.passphrase(creating)
-	if err != nil {
-		return err
-	}
-	defer clear(pass)
-	if creating {
-		return wallet.Create(path, pass, entries, wallet.WithKeystoreMeta(meta))
-	}
-	ks, err := wallet.Open(path, pass)
-	if err != nil {
-		return err
-	}
-	defer ks.Close()
-	for k, v := range entries {
-		if err := ks.Set(k, v); err != nil {
-			return err
-		}
-	}
-	if meta.OwnerAddress != "" {
-		if err := ks.SetMeta(meta); err != nil {
-			return err
-		}
-	}
-	return ks.Save(pass)
+// storeSecrets writes secrets into the keystore, creating it when
+// missing; the passphrase is asked for.
+func (w *walletCtx) storeSecrets(s engine.Secrets) error {
+	return engine.StoreSecrets(engine.KeystorePath(w.c.dataDir), w.p.passphrase, s)
 }
 
 // openKeystore opens the keystore with the passphrase.
@@ -256,17 +231,13 @@ func (w *walletCtx) address(ctx context.Context, out io.Writer, args []string) e
 		fmt.Fprintf(out, "%s\n", a.Display())
 		return nil
 	}
-	a, err := wallet.ParseAddress(strings.Join(args, ""), w.cfg.Net())
+	a, err := w.cfg.SetOwnerAddress(strings.Join(args, ""))
 	if err != nil {
 		return err
-	}
-	if w.cfg.OwnerVersion != "" {
-		return errors.New("the keystore holds an owner wallet; its address is fixed by its words. Remove keystore.json first (after a backup) to use an address only")
 	}
 	for _, warn := range a.Warnings(w.cfg.Net()) {
 		fmt.Fprintf(out, "Note: %s\n", warn)
 	}
-	w.cfg.Owner = a.AsTyped()
 	if err := w.save(ctx); err != nil {
 		return err
 	}
@@ -279,8 +250,8 @@ func (w *walletCtx) createOrImport(ctx context.Context, out io.Writer, create bo
 	if err != nil {
 		return err
 	}
-	if w.cfg.OwnerVersion != "" {
-		return errors.New("the keystore already holds an owner wallet; nothing was changed")
+	if err := w.cfg.CheckNoOwnerWallet(); err != nil {
+		return err
 	}
 	var m wallet.Mnemonic
 	if create {
@@ -319,23 +290,19 @@ func (w *walletCtx) createOrImport(ctx context.Context, out io.Writer, create bo
 			return err
 		}
 	}
-	defer m.Zero()
-	owner, key, err := ownerFromMnemonic(m, v, w.cfg.Net())
+	owner, secrets, err := w.cfg.SetOwnerWallet(m, v)
+	m.Zero()
 	if err != nil {
 		return err
 	}
-	defer key.Zero()
-	phrase := m.AppendPhrase(nil)
-	defer clear(phrase)
-	if err := w.storeEntries(map[string][]byte{wallet.KeystoreEntryOwnerMnemonic: phrase},
-		wallet.KeystoreMeta{WalletVersion: v.String(), OwnerAddress: owner.Address.Display()}); err != nil {
+	defer secrets.Clear()
+	if err := w.storeSecrets(secrets); err != nil {
 		return err
 	}
-	w.cfg.Owner, w.cfg.OwnerVersion = owner.Address.Display(), v.String()
 	if err := w.save(ctx); err != nil {
 		return err
 	}
-	fmt.Fprintf(out, "Owner wallet %s (%s) is in the encrypted keystore; earnings go there.\n", owner.Address.Display(), v)
+	fmt.Fprintf(out, "Owner wallet %s (%s) is in the encrypted keystore; earnings go there.\n", owner.Display(), v)
 	return nil
 }
 
@@ -344,17 +311,14 @@ func (w *walletCtx) nodeKey(ctx context.Context, out io.Writer, makeNew bool) er
 		if w.cfg.NodePublicKey != "" {
 			fmt.Fprintln(out, "Note: a new node key means a new cocoon wallet address; move the old float out first (wallet withdraw).")
 		}
-		k, err := wallet.NewNodeKey()
+		secrets, err := w.cfg.SetNewNodeKey()
 		if err != nil {
 			return err
 		}
-		defer k.Zero()
-		seed := k.AppendSeed(nil)
-		defer clear(seed)
-		if err := w.storeEntries(map[string][]byte{wallet.KeystoreEntryNodeKey: seed}, wallet.KeystoreMeta{}); err != nil {
+		defer secrets.Clear()
+		if err := w.storeSecrets(secrets); err != nil {
 			return err
 		}
-		w.cfg.NodePublicKey = hex.EncodeToString(k.PublicKey())
 		if err := w.save(ctx); err != nil {
 			return err
 		}
@@ -569,7 +533,7 @@ func (w *walletCtx) signAndSend(ctx context.Context, out io.Writer, t wallet.Tra
 	if err != nil {
 		return err
 	}
-	owner, key, err := ownerFromMnemonic(m, v, w.cfg.Net())
+	owner, key, err := engine.OwnerFromMnemonic(m, v, w.cfg.Net())
 	m.Zero()
 	if err != nil {
 		return err
@@ -617,19 +581,6 @@ func (w *walletCtx) signAndSend(ctx context.Context, out io.Writer, t wallet.Tra
 	}
 	fmt.Fprintf(out, "Done: %s TON to %s in transaction %x.\n", wallet.FormatTON(t.Amount), t.To.Display(), tx.Hash)
 	return nil
-}
-
-// ownerFromMnemonic derives the owner wallet of m; the caller zeroes key.
-func ownerFromMnemonic(m wallet.Mnemonic, v wallet.WalletVersion, net wallet.Network) (wallet.Owner, wallet.OwnerKey, error) {
-	key, err := m.PrivateKey()
-	if err != nil {
-		return wallet.Owner{}, key, err
-	}
-	owner, err := wallet.OwnerFromKey(key, v, net)
-	if err != nil {
-		key.Zero()
-	}
-	return owner, key, err
 }
 
 func toUint32(v any) (uint32, bool) {

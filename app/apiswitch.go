@@ -153,3 +153,9 @@ func (s *apiSwitch) Settings(ctx context.Context) (engine.Settings, error) {
 func (s *apiSwitch) SetSettings(ctx context.Context, set engine.Settings) error {
 	return s.get().SetSettings(ctx, set)
 }
+func (s *apiSwitch) Wallet(ctx context.Context) (engine.WalletInfo, error) {
+	return s.get().Wallet(ctx)
+}
+func (s *apiSwitch) WalletSetup(ctx context.Context, req engine.WalletSetupRequest) (engine.WalletSetupResult, error) {
+	return s.get().WalletSetup(ctx, req)
+}

@@ -86,6 +86,17 @@ func Run(ctx context.Context, api engine.API, opts Options) (QuitChoice, error) 
 	ui.logs.window = w
 	ui.settings.setAutostart(opts.Autostart)
 	w.SetContent(ui.content)
+	// The first-run wizard takes the window's place until it is closed:
+	// on a first run (no owner address), and from "Setup wizard…".
+	ui.onWizard = func() {
+		wz := newWizard(ctx, sw, a.Clipboard(), func() { w.SetContent(ui.content) })
+		w.SetContent(wz.content)
+	}
+	go func() {
+		if info, err := sw.Wallet(ctx); err == nil && !info.Configured() {
+			fyne.Do(ui.onWizard)
+		}
+	}()
 	w.Resize(fyne.NewSize(980, 720))
 
 	// Hide the window before quitting, in a later turn of the event loop:
@@ -190,7 +201,9 @@ type mainView struct {
 	api      *apiSwitch
 	content  fyne.CanvasObject
 	banner   *widget.Label
-	top      *fyne.Container          // the banner and, with Connect, the remote button
+	top      *fyne.Container          // the banner and the actions beside it
+	actions  *fyne.Container          // "Setup wizard…" and, with Connect, the remote button
+	onWizard func()                   // shows the setup wizard (nil: the button does nothing)
 	notice   *widget.Label            // a line for the user under the banner (hidden when none)
 	notify   func(*fyne.Notification) // a desktop notification (the app's SendNotification)
 	machine  *machineView
@@ -210,7 +223,12 @@ func newMainView(ctx context.Context, api *apiSwitch, prefs fyne.Preferences) *m
 	banner.Importance = widget.WarningImportance
 	banner.Wrapping = fyne.TextWrapWord
 	v.banner = banner
-	v.top = container.NewBorder(nil, nil, nil, nil, banner)
+	v.actions = container.NewHBox(widget.NewButton(lang.L("Setup wizard…"), func() {
+		if v.onWizard != nil {
+			v.onWizard()
+		}
+	}))
+	v.top = container.NewBorder(nil, nil, nil, v.actions, banner)
 	earningsTab := container.NewTabItem(lang.L("Earnings"), v.earnings.content)
 	logsTab := container.NewTabItem(lang.L("Logs"), v.logs.content)
 	settingsTab := container.NewTabItem(lang.L("Settings"), v.settings.content)

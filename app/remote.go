@@ -6,7 +6,6 @@ import (
 	"strings"
 
 	"fyne.io/fyne/v2"
-	"fyne.io/fyne/v2/container"
 	"fyne.io/fyne/v2/dialog"
 	"fyne.io/fyne/v2/lang"
 	"fyne.io/fyne/v2/widget"
@@ -33,9 +32,7 @@ func (v *mainView) enableRemote(ctx context.Context, w fyne.Window, connect conn
 		}
 		v.connectDialog(ctx, w, connect)
 	})
-	v.top.Objects = []fyne.CanvasObject{v.banner, button}
-	v.top.Layout = container.NewBorder(nil, nil, nil, button, v.banner).Layout
-	v.top.Refresh()
+	v.actions.Add(button)
 }
 
 // connectDialog asks for the host's API address, token and certificate

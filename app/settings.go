@@ -52,6 +52,9 @@ type settingsView struct {
 	save        *widget.Button
 	status      *widget.Label
 
+	// loaded are the settings as last loaded: what the form does not show
+	// (the price coefficient, set by the wizard) is saved unchanged.
+	loaded engine.Settings
 	// saved is the form as last loaded or saved; Save is enabled while
 	// the form differs from it.
 	saved settingsForm
@@ -183,6 +186,7 @@ func (v *settingsView) load(ctx context.Context) <-chan struct{} {
 func (v *settingsView) fill(set engine.Settings) {
 	v.filling = true
 	defer func() { v.filling = false }()
+	v.loaded = set
 	v.limit.SetText(strconv.Itoa(set.GPUTempLimitC))
 	v.pauseOff.SetChecked(set.PauseAboveC == 0)
 	v.pauseAbove.SetText("")
@@ -262,7 +266,7 @@ func (v *settingsView) enableFields() {
 
 // settings reads the form; an error says what to correct.
 func (v *settingsView) settings() (engine.Settings, error) {
-	var set engine.Settings
+	set := engine.Settings{WorkerCoefficient: v.loaded.WorkerCoefficient}
 	num := func(e *widget.Entry, what string) (int, error) {
 		n, err := strconv.Atoi(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(e.Text), "°C")))
 		if err != nil {

@@ -50,6 +50,16 @@ type API interface {
 	// once: the GPU alert limit, the automatic pause and the schedule. An
 	// invalid value is an error matching ErrInvalidSettings.
 	SetSettings(ctx context.Context, s Settings) error
+	// Wallet describes the wallet setup, without secrets: where earnings
+	// go, the node key and the cocoon wallet.
+	Wallet(ctx context.Context) (WalletInfo, error)
+	// WalletSetup sets where earnings go (an address, a new wallet or
+	// imported words), makes the node wallet key when there is none, and
+	// keeps the secrets in the encrypted keystore. A mistake the user can
+	// correct is an error matching ErrInvalidWalletSetup. The request's
+	// secrets are never logged; a created wallet's words are in the
+	// result, once.
+	WalletSetup(ctx context.Context, req WalletSetupRequest) (WalletSetupResult, error)
 }
 
 // Mode is how the worker is run.

@@ -181,7 +181,7 @@ func (s *Service) StartDev(ctx context.Context) (err error) {
 	vars := worker.RuntimeVars{}
 	for k, v := range map[string]string{
 		worker.KeyModelName: devModelName, worker.KeyOwnerAddress: owner,
-		worker.KeyRootContractAddress: devRootContract, worker.KeyWorkerCoefficient: "1000",
+		worker.KeyRootContractAddress: devRootContract, worker.KeyWorkerCoefficient: strconv.FormatInt(s.currentSettings().Coefficient(), 10),
 		worker.KeyNodeWalletKey: base64.StdEncoding.EncodeToString(key[:]),
 	} {
 		if err := vars.Set(k, v); err != nil {

@@ -15,6 +15,7 @@ import (
 	"github.com/cocoon-provider/cocoon-provider/engine/gpu"
 	"github.com/cocoon-provider/cocoon-provider/engine/store"
 	"github.com/cocoon-provider/cocoon-provider/engine/vm"
+	"github.com/cocoon-provider/cocoon-provider/wallet"
 )
 
 // Options configure a Service. Zero values mean the real host.
@@ -88,6 +89,9 @@ type Service struct {
 	// automatic pause from them (Run's goroutine only).
 	settings Settings
 	auto     autopause
+	// keystoreOpts are the keystore's options for WalletSetup (tests
+	// make its key derivation cheap).
+	keystoreOpts []wallet.KeystoreOption
 }
 
 var _ API = (*Service)(nil)

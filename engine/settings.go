@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/cocoon-provider/cocoon-provider/engine/store"
+	"github.com/cocoon-provider/cocoon-provider/engine/worker"
 )
 
 // Settings are the user's settings the engine enforces. They are stored
@@ -32,6 +33,11 @@ type Settings struct {
 	// UpdateFeedURL is the release feed's address (a mirror); empty is
 	// the project's releases.
 	UpdateFeedURL string `json:"update_feed_url,omitempty"`
+	// WorkerCoefficient is the worker's price coefficient k (1000 = 1.0×,
+	// worker_coefficient of worker.conf): proxies charge clients and pay
+	// the worker k/1000 times the base price; a proxy prefers cheaper
+	// workers. 0 is the default, DefaultWorkerCoefficient.
+	WorkerCoefficient int64 `json:"worker_coefficient,omitempty"`
 }
 
 // Schedule is a weekly working time, in local time.
@@ -77,6 +83,15 @@ func DefaultSettings() Settings {
 	return Settings{GPUTempLimitC: DefaultGPUTempLimitC}
 }
 
+// Coefficient is the price coefficient in force: WorkerCoefficient, or
+// the default when it is 0.
+func (s Settings) Coefficient() int64 {
+	if s.WorkerCoefficient == 0 {
+		return worker.DefaultWorkerCoefficient
+	}
+	return s.WorkerCoefficient
+}
+
 // Validate says what is wrong with s, in a sentence for the user.
 func (s Settings) Validate() error {
 	if s.GPUTempLimitC < minTempC || s.GPUTempLimitC > maxTempC {
@@ -108,6 +123,9 @@ func (s Settings) Validate() error {
 		if from == to {
 			return invalidf("the schedule's from and to are both %s; for all day, leave the schedule off", sc.From)
 		}
+	}
+	if k := s.WorkerCoefficient; k < 0 || k >= worker.MaxWorkerCoefficient {
+		return invalidf("the price coefficient must be above 0 and below %d (1000 = 1.0×), not %d", worker.MaxWorkerCoefficient, k)
 	}
 	if u := strings.TrimSpace(s.UpdateFeedURL); u != "" {
 		p, err := url.Parse(u)

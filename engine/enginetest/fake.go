@@ -15,6 +15,7 @@ import (
 	"github.com/cocoon-provider/cocoon-provider/engine/gpu"
 	"github.com/cocoon-provider/cocoon-provider/engine/hostcheck"
 	"github.com/cocoon-provider/cocoon-provider/engine/vm"
+	"github.com/cocoon-provider/cocoon-provider/wallet"
 )
 
 // Fake answers with the report, inventory and state it holds, and lets a
@@ -36,6 +37,13 @@ type Fake struct {
 	SetSettingsCalls int
 	// Checks counts Check calls.
 	Checks int
+	// wallet is the wallet setup; passphrase the keystore's (set once a
+	// setup stored secrets); walletReqs the setups asked for, without
+	// their secrets; newMnemonic makes created wallets' words.
+	wallet      engine.WalletConfig
+	passphrase  []byte
+	walletReqs  []engine.WalletSetupRequest
+	newMnemonic func() wallet.Mnemonic
 }
 
 var _ engine.API = (*Fake)(nil)
@@ -285,4 +293,79 @@ func (f *Fake) DiagBundle(_ context.Context, w io.Writer, includeAddresses bool)
 	}
 	return diag.Manifest{Time: time.Now().UTC(), Version: "test", Files: []diag.File{{Name: "manifest.txt", Size: int64(len(text))}},
 		Redactions: red, AddressesKept: includeAddresses}, nil
+}
+
+// SetWallet sets the wallet setup Wallet describes; a non-empty
+// passphrase means the keystore exists under it.
+func (f *Fake) SetWallet(c engine.WalletConfig, passphrase string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.wallet = c
+	f.passphrase = nil
+	if passphrase != "" {
+		f.passphrase = []byte(passphrase)
+	}
+}
+
+// SetNewMnemonic makes created wallets take their words from gen
+// (wallet.NewMnemonic by default).
+func (f *Fake) SetNewMnemonic(gen func() wallet.Mnemonic) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.newMnemonic = gen
+}
+
+// WalletRequests returns the wallet setups asked for, with their secrets
+// left out.
+func (f *Fake) WalletRequests() []engine.WalletSetupRequest {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]engine.WalletSetupRequest(nil), f.walletReqs...)
+}
+
+func (f *Fake) walletInfo() engine.WalletInfo {
+	info := f.wallet.Info("")
+	info.Keystore = f.passphrase != nil
+	return info
+}
+
+// Wallet implements engine.API.
+func (f *Fake) Wallet(context.Context) (engine.WalletInfo, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.walletInfo(), nil
+}
+
+// WalletSetup implements engine.API with the engine's own setup
+// (engine.SetupWallet); the keystore is a passphrase held in memory, and
+// a wrong one is refused as the engine refuses it.
+func (f *Fake) WalletSetup(_ context.Context, req engine.WalletSetupRequest) (engine.WalletSetupResult, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	kept := req
+	kept.Phrase, kept.Passphrase = nil, nil
+	f.walletReqs = append(f.walletReqs, kept)
+	gen := f.newMnemonic
+	if gen == nil {
+		gen = wallet.NewMnemonic
+	}
+	keystore := func(s engine.Secrets, pass engine.PassphraseFunc) error {
+		p, err := pass(f.passphrase == nil)
+		if err != nil {
+			return err
+		}
+		if f.passphrase != nil && string(p) != string(f.passphrase) {
+			clear(p)
+			return engine.InvalidWalletSetup(wallet.ErrWrongPassphrase)
+		}
+		f.passphrase = p
+		return nil
+	}
+	cfg, res, err := engine.SetupWallet(f.wallet, req, gen, keystore)
+	if err != nil {
+		return engine.WalletSetupResult{}, err
+	}
+	f.wallet = cfg
+	res.Wallet = f.walletInfo()
+	return res, nil
 }

@@ -57,6 +57,10 @@ type Client struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup // Subscribe loops
 
+	// local: the target is a unix socket, the only transport wallet setup
+	// (secrets) goes over.
+	local bool
+
 	mu        sync.Mutex
 	closed    bool
 	last      engine.State
@@ -163,7 +167,7 @@ func Dial(ctx context.Context, target, token, fingerprint string) (*Client, erro
 		target: target, base: base, token: token, tr: tr,
 		// The API never redirects; following one could take the token elsewhere.
 		hc:  &http.Client{Transport: tr, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }},
-		ctx: cctx, cancel: cancel,
+		ctx: cctx, cancel: cancel, local: u.Scheme == "unix",
 		stateTimeout: stateTimeout, stateRetry: stateRetry, idleTimeout: 3 * keepAliveInterval,
 		backoffMin: 250 * time.Millisecond, backoffMax: 4 * time.Second,
 	}
@@ -507,6 +511,38 @@ func (c *Client) SetSettings(ctx context.Context, s engine.Settings) error {
 		return err
 	}
 	return c.decode(ctx, resp, nil)
+}
+
+// Wallet implements engine.API.
+func (c *Client) Wallet(ctx context.Context) (engine.WalletInfo, error) {
+	var w wireWalletInfo
+	if err := c.getJSON(ctx, "/v1/wallet", &w); err != nil {
+		return engine.WalletInfo{}, err
+	}
+	return w.engine(), nil
+}
+
+// WalletSetup implements engine.API. The server answers it on its unix
+// socket only; over TCP it fails with ErrLocalOnly, and the secrets are
+// not sent.
+func (c *Client) WalletSetup(ctx context.Context, req engine.WalletSetupRequest) (engine.WalletSetupResult, error) {
+	if !c.local {
+		return engine.WalletSetupResult{}, &Error{Message: ErrLocalOnly.Error(), Code: "local_only", sentinel: ErrLocalOnly}
+	}
+	body, err := json.Marshal(toWireWalletSetup(req))
+	if err != nil {
+		return engine.WalletSetupResult{}, err
+	}
+	defer clear(body)
+	resp, err := c.do(ctx, http.MethodPost, "/v1/wallet/setup", body)
+	if err != nil {
+		return engine.WalletSetupResult{}, err
+	}
+	var w wireWalletSetupResult
+	if err := c.decode(ctx, resp, &w); err != nil {
+		return engine.WalletSetupResult{}, err
+	}
+	return w.engine(), nil
 }
 
 func (c *Client) act(ctx context.Context, path string, in any) error {

@@ -60,3 +60,9 @@ func (disconnected) Settings(context.Context) (engine.Settings, error) {
 	return engine.Settings{}, ErrNotConnected
 }
 func (disconnected) SetSettings(context.Context, engine.Settings) error { return ErrNotConnected }
+func (disconnected) Wallet(context.Context) (engine.WalletInfo, error) {
+	return engine.WalletInfo{}, ErrNotConnected
+}
+func (disconnected) WalletSetup(context.Context, engine.WalletSetupRequest) (engine.WalletSetupResult, error) {
+	return engine.WalletSetupResult{}, ErrNotConnected
+}

@@ -17,6 +17,10 @@ import (
 // not be reached (refused, timed out, connection lost).
 var ErrUnreachable = errors.New("remote host unreachable")
 
+// ErrLocalOnly: the request carries secrets (a recovery phrase, a
+// keystore passphrase) and is served on the local unix socket only.
+var ErrLocalOnly = errors.New("wallet setup carries a recovery phrase and a passphrase, so it is done on the worker host itself, not over the network: use the app or `cocoon-provider wallet` there")
+
 // ErrTokenRefused wraps the client error for a missing or wrong token.
 var ErrTokenRefused = errors.New("the token was refused")
 
@@ -58,6 +62,8 @@ var sentinels = []sentinel{
 	{"invalid", store.ErrInvalid, http.StatusBadRequest},
 	{"bad_log_query", engine.ErrBadLogQuery, http.StatusBadRequest},
 	{"invalid_settings", engine.ErrInvalidSettings, http.StatusBadRequest},
+	{"invalid_wallet_setup", engine.ErrInvalidWalletSetup, http.StatusBadRequest},
+	{"local_only", ErrLocalOnly, http.StatusForbidden},
 	{"worker_not_ready", worker.ErrNotReady, http.StatusServiceUnavailable},
 	{"worker_response_too_large", worker.ErrResponseTooLarge, http.StatusBadGateway},
 	{"worker_unexpected_reply", worker.ErrUnexpectedReply, http.StatusBadGateway},

@@ -83,6 +83,7 @@ var routes = map[string]string{
 	"/v1/dev/stop": http.MethodPost, "/v1/pause": http.MethodPost, "/v1/payout": http.MethodPost,
 	"/v1/earnings/series": http.MethodGet, "/v1/ledger.csv": http.MethodGet, "/v1/show": http.MethodPost,
 	"/v1/logs": http.MethodGet, "/v1/diag": http.MethodPost, "/v1/settings": http.MethodGet + ", " + http.MethodPut,
+	"/v1/wallet": http.MethodGet, "/v1/wallet/setup": http.MethodPost,
 }
 
 // Handler returns the API's HTTP handler. With authRequired every request
@@ -106,6 +107,11 @@ func (s *Server) Handler(authRequired bool) http.Handler {
 	mux.HandleFunc("POST /v1/diag", s.diag)
 	mux.HandleFunc("GET /v1/settings", s.getSettings)
 	mux.HandleFunc("PUT /v1/settings", s.putSettings)
+	mux.HandleFunc("GET /v1/wallet", s.wallet)
+	// Wallet setup carries secrets: only on the unix socket (mode 0600),
+	// never over TCP, even with the token and TLS.
+	local := !authRequired
+	mux.HandleFunc("POST /v1/wallet/setup", func(w http.ResponseWriter, r *http.Request) { s.walletSetup(w, r, local) })
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		if m, ok := routes[r.URL.Path]; ok {
 			w.Header().Set("Allow", m)
@@ -228,6 +234,47 @@ func (s *Server) putSettings(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.getSettings(w, r)
+}
+
+func (s *Server) wallet(w http.ResponseWriter, r *http.Request) {
+	info, err := s.api.Wallet(r.Context())
+	if err != nil {
+		s.failErr(w, r, err, nil)
+		return
+	}
+	s.reply(w, r, toWireWalletInfo(info))
+}
+
+// walletSetup sets up the wallet; local says the request came over the
+// unix socket. Neither the body nor the answer is logged: they hold a
+// recovery phrase and a passphrase.
+func (s *Server) walletSetup(w http.ResponseWriter, r *http.Request, local bool) {
+	if !local {
+		s.log.Warn("wallet setup refused over the network", "remote", r.RemoteAddr)
+		s.failErr(w, r, ErrLocalOnly, nil)
+		return
+	}
+	body, err := io.ReadAll(r.Body)
+	defer clear(body)
+	if err != nil {
+		s.badBody(w, r, err)
+		return
+	}
+	var ws wireWalletSetup
+	defer ws.clear()
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&ws); err != nil {
+		// The decoder's message may quote the body: say only what is wrong.
+		s.fail(w, r, http.StatusBadRequest, codeBadRequest, "the body is not a wallet setup request")
+		return
+	}
+	res, err := s.api.WalletSetup(r.Context(), ws.engine())
+	if err != nil {
+		s.failErr(w, r, err, nil)
+		return
+	}
+	s.reply(w, r, toWireWalletSetupResult(res))
 }
 
 // act answers an action with the state after it.

@@ -451,6 +451,9 @@ type wireSettings struct {
 	ResumeBelowC  int           `json:"resume_below_c"`
 	Schedule      *wireSchedule `json:"schedule"`
 	UpdateFeedURL string        `json:"update_feed_url"`
+	// WorkerCoefficient is left out by older servers and clients: 0, the
+	// default.
+	WorkerCoefficient int64 `json:"worker_coefficient,omitempty"`
 }
 
 // wireSchedule is engine.Schedule; Days[0] is Sunday.
@@ -461,7 +464,8 @@ type wireSchedule struct {
 }
 
 func toWireSettings(s engine.Settings) wireSettings {
-	w := wireSettings{GPUTempLimitC: s.GPUTempLimitC, PauseAboveC: s.PauseAboveC, ResumeBelowC: s.ResumeBelowC, UpdateFeedURL: s.UpdateFeedURL}
+	w := wireSettings{GPUTempLimitC: s.GPUTempLimitC, PauseAboveC: s.PauseAboveC, ResumeBelowC: s.ResumeBelowC, UpdateFeedURL: s.UpdateFeedURL,
+		WorkerCoefficient: s.WorkerCoefficient}
 	if sc := s.Schedule; sc != nil {
 		w.Schedule = &wireSchedule{Days: sc.Days, From: sc.From, To: sc.To}
 	}
@@ -469,7 +473,8 @@ func toWireSettings(s engine.Settings) wireSettings {
 }
 
 func (w wireSettings) engine() engine.Settings {
-	s := engine.Settings{GPUTempLimitC: w.GPUTempLimitC, PauseAboveC: w.PauseAboveC, ResumeBelowC: w.ResumeBelowC, UpdateFeedURL: w.UpdateFeedURL}
+	s := engine.Settings{GPUTempLimitC: w.GPUTempLimitC, PauseAboveC: w.PauseAboveC, ResumeBelowC: w.ResumeBelowC, UpdateFeedURL: w.UpdateFeedURL,
+		WorkerCoefficient: w.WorkerCoefficient}
 	if sc := w.Schedule; sc != nil {
 		s.Schedule = &engine.Schedule{Days: sc.Days, From: sc.From, To: sc.To}
 	}
@@ -519,4 +524,69 @@ func decodeManifest(v string) (diag.Manifest, error) {
 		return m, fmt.Errorf("the manifest is not JSON: %w", err)
 	}
 	return m, nil
+}
+
+// wireWalletInfo is engine.WalletInfo.
+type wireWalletInfo struct {
+	Network       string `json:"network"`
+	Owner         string `json:"owner,omitempty"`
+	OwnerRaw      string `json:"owner_raw,omitempty"`
+	OwnerVersion  string `json:"owner_version,omitempty"`
+	NodePublicKey string `json:"node_public_key,omitempty"`
+	CocoonWallet  string `json:"cocoon_wallet,omitempty"`
+	Keystore      bool   `json:"keystore"`
+}
+
+func toWireWalletInfo(w engine.WalletInfo) wireWalletInfo {
+	return wireWalletInfo{Network: w.Network, Owner: w.Owner, OwnerRaw: w.OwnerRaw, OwnerVersion: w.OwnerVersion,
+		NodePublicKey: w.NodePublicKey, CocoonWallet: w.CocoonWallet, Keystore: w.Keystore}
+}
+
+func (w wireWalletInfo) engine() engine.WalletInfo {
+	return engine.WalletInfo{Network: w.Network, Owner: w.Owner, OwnerRaw: w.OwnerRaw, OwnerVersion: w.OwnerVersion,
+		NodePublicKey: w.NodePublicKey, CocoonWallet: w.CocoonWallet, Keystore: w.Keystore}
+}
+
+// wireWalletSetup is engine.WalletSetupRequest. Phrase and Passphrase are
+// secrets: []byte (base64 on the wire) so that both ends can clear them.
+type wireWalletSetup struct {
+	Mode       string `json:"mode"`
+	Network    string `json:"network,omitempty"`
+	Address    string `json:"address,omitempty"`
+	Phrase     []byte `json:"phrase,omitempty"`
+	BIP39      bool   `json:"bip39,omitempty"`
+	Version    string `json:"version,omitempty"`
+	Passphrase []byte `json:"passphrase,omitempty"`
+}
+
+func toWireWalletSetup(r engine.WalletSetupRequest) wireWalletSetup {
+	return wireWalletSetup{Mode: string(r.Mode), Network: r.Network, Address: r.Address, Phrase: r.Phrase, BIP39: r.BIP39,
+		Version: r.Version, Passphrase: r.Passphrase}
+}
+
+func (w wireWalletSetup) engine() engine.WalletSetupRequest {
+	return engine.WalletSetupRequest{Mode: engine.WalletSetupMode(w.Mode), Network: w.Network, Address: w.Address, Phrase: w.Phrase,
+		BIP39: w.BIP39, Version: w.Version, Passphrase: w.Passphrase}
+}
+
+// clear zeroes the secrets.
+func (w *wireWalletSetup) clear() {
+	clear(w.Phrase)
+	clear(w.Passphrase)
+}
+
+// wireWalletSetupResult is engine.WalletSetupResult.
+type wireWalletSetupResult struct {
+	Wallet         wireWalletInfo `json:"wallet"`
+	Phrase         []string       `json:"phrase,omitempty"`
+	Warnings       []string       `json:"warnings,omitempty"`
+	NodeKeyCreated bool           `json:"node_key_created,omitempty"`
+}
+
+func toWireWalletSetupResult(r engine.WalletSetupResult) wireWalletSetupResult {
+	return wireWalletSetupResult{Wallet: toWireWalletInfo(r.Wallet), Phrase: r.Phrase, Warnings: r.Warnings, NodeKeyCreated: r.NodeKeyCreated}
+}
+
+func (w wireWalletSetupResult) engine() engine.WalletSetupResult {
+	return engine.WalletSetupResult{Wallet: w.Wallet.engine(), Phrase: w.Phrase, Warnings: w.Warnings, NodeKeyCreated: w.NodeKeyCreated}
 }
