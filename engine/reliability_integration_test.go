@@ -161,8 +161,16 @@ func TestReliabilityQEMUKills(t *testing.T) {
 	}
 	slices.Sort(backs)
 	t.Logf("backoff after a stable run: %v; after a fast failure: %v", slow, quick)
-	t.Logf("RELIABILITY qemu-kill: killed QEMU %d times while serving; restarted %d (kill to running: median %s, max %s); events stored: %d exits, %d restarts; ledger exact after %d of %d; earned %d nanoTON = %d adjusted tokens × fee",
-		kills, restarts, backs[len(backs)/2].Round(100*time.Millisecond), backs[len(backs)-1].Round(100*time.Millisecond),
+	median := func(ds []time.Duration) time.Duration {
+		if len(ds) == 0 {
+			return 0
+		}
+		ds = slices.Clone(ds)
+		slices.Sort(ds)
+		return ds[len(ds)/2].Round(10 * time.Millisecond)
+	}
+	t.Logf("RELIABILITY qemu-kill: killed QEMU %d times while serving; restarted %d (backoff after a stable run median %s, after a fast failure %s; kill to running: median %s, max %s); events stored: %d exits, %d restarts; ledger exact after %d of %d; earned %d nanoTON = %d adjusted tokens × fee",
+		kills, restarts, median(slow), median(quick), backs[len(backs)/2].Round(100*time.Millisecond), backs[len(backs)-1].Round(100*time.Millisecond),
 		kinds["vm.exited"], kinds["vm.restarting"], exact, kills, earned(), expected)
 	if earned() != expected*fee {
 		t.Errorf("earned %d nanoTON, want %d", earned(), expected*fee)
