@@ -95,15 +95,21 @@ type appProcess struct {
 // busAddr empty means no D-Bus session bus.
 func startApp(tb testing.TB, display, busAddr string, extra ...string) *appProcess {
 	tb.Helper()
-	dir := tb.TempDir()
-	args := append([]string{"--data-dir", filepath.Join(dir, "data"), "--log-level", "info"}, extra...)
+	return startAppIn(tb, display, busAddr, filepath.Join(tb.TempDir(), "data"), extra...)
+}
+
+// startAppIn is startApp with the data directory given.
+func startAppIn(tb testing.TB, display, busAddr, dataDir string, extra ...string) *appProcess {
+	tb.Helper()
+	dir := filepath.Dir(dataDir)
+	args := append([]string{"--data-dir", dataDir, "--log-level", "info"}, extra...)
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(filteredEnv("DISPLAY", "DBUS_SESSION_BUS_ADDRESS", "XDG_RUNTIME_DIR", childEnv),
 		"DISPLAY="+display, "XDG_DATA_HOME="+filepath.Join(dir, "xdg"), childEnv+"="+strings.Join(args, "\x1f"))
 	if busAddr != "" {
 		cmd.Env = append(cmd.Env, "DBUS_SESSION_BUS_ADDRESS="+busAddr)
 	}
-	p := &appProcess{cmd: cmd, dataDir: filepath.Join(dir, "data"), lines: make(chan string, 256), done: make(chan error, 1)}
+	p := &appProcess{cmd: cmd, dataDir: dataDir, lines: make(chan string, 256), done: make(chan error, 1)}
 	out, err := cmd.StderrPipe()
 	if err != nil {
 		tb.Fatal(err)

@@ -60,15 +60,25 @@ func BenchmarkGUISoak(b *testing.B) {
 	}
 }
 
+// soakOwner is the TON integration notes' sample address (§1.2).
+const soakOwner = "UQDLTJygXw37n7upvx2nP3LPmims2cwjqR3XR9V75zSazoTN"
+
 func soakOnce(b *testing.B, display, mode string, d time.Duration) string {
 	b.Helper()
+	// An owner address is set, so the app opens on its dashboard rather
+	// than the first-run wizard.
+	data := filepath.Join(b.TempDir(), "data")
+	var out, errb strings.Builder
+	if code := run([]string{"wallet", "address", "--data-dir", data, soakOwner}, &out, &errb); code != 0 {
+		b.Fatalf("set the owner address: %s%s", out.String(), errb.String())
+	}
 	var p *appProcess
 	switch mode {
 	case "window":
-		p = startApp(b, display, "")
+		p = startAppIn(b, display, "", data)
 	case "tray":
 		host := startTrayHost(b)
-		p = startApp(b, display, host.addr, "--hidden")
+		p = startAppIn(b, display, host.addr, data, "--hidden")
 		<-host.registered
 	default:
 		b.Fatalf("%s: unknown mode %q (window or tray)", soakModesEnv, mode)
