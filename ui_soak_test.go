@@ -68,9 +68,9 @@ func soakOnce(b *testing.B, display, mode string, d time.Duration) string {
 	// An owner address is set, so the app opens on its dashboard rather
 	// than the first-run wizard.
 	data := filepath.Join(b.TempDir(), "data")
-	var out, errb strings.Builder
-	if code := run([]string{"wallet", "address", "--data-dir", data, soakOwner}, &out, &errb); code != 0 {
-		b.Fatalf("set the owner address: %s%s", out.String(), errb.String())
+	var cliOut strings.Builder
+	if code := run([]string{"wallet", "address", "--data-dir", data, soakOwner}, &cliOut, &cliOut); code != 0 {
+		b.Fatalf("set the owner address: %s", cliOut.String())
 	}
 	var p *appProcess
 	switch mode {
