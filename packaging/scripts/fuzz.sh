@@ -10,6 +10,9 @@ GO=${GO:-go}
 FUZZTIME=${FUZZTIME:-10m}
 # FUZZPARALLEL: fuzzing workers per target (default: one per CPU).
 FUZZPARALLEL=${FUZZPARALLEL:-}
+# FUZZONLY: an extended regexp; only targets whose "package target" (e.g.
+# "wallet FuzzParseAddress") matches it run.
+FUZZONLY=${FUZZONLY:-}
 root=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$root" || exit 2
 module=$($GO list -m) || exit 2
@@ -30,6 +33,9 @@ for pkg in $($GO list -f '{{$d := .Dir}}{{range .TestGoFiles}}{{$.ImportPath}} {
 	short=${short#/}
 	[ -n "$short" ] || short=.
 	for t in $targets; do
+		if [ -n "$FUZZONLY" ] && ! grep -qE -- "$FUZZONLY" <<<"$short $t"; then
+			continue
+		fi
 		log="$logdir/${short//\//_}.$t.log"
 		echo "fuzz: $short $t for $FUZZTIME" >&2
 		start=$(date +%s)
@@ -54,6 +60,7 @@ for pkg in $($GO list -f '{{$d := .Dir}}{{range .TestGoFiles}}{{$.ImportPath}} {
 		fi
 		corpus=$(find "$cache/$pkg/$t" -type f 2>/dev/null | wc -l)
 		rows+=("$short|$t|${secs}s|${execs:-?}|${newc:-?}|$corpus|$result")
+		echo "fuzz: $short $t: ${secs}s, ${execs:-?} execs, ${newc:-?} new, corpus $corpus, $result" >&2
 	done
 done
 
