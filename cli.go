@@ -76,6 +76,9 @@ Usage:
                                        start the desktop app (in the tray) with your desktop session
   cocoon-provider release fetch|list|use|rollback
                                        official worker releases: download, verify, switch (release help)
+  cocoon-provider model fetch|list|check|remove
+                                       model archives (name@commit:verity): allow-list, download,
+                                       dm-verity check, store (model help)
   cocoon-provider update [--feed URL] [--json]
                                        check the signed release feed: the newest version and where
                                        to download it, worker images the network allows (installs nothing)
@@ -263,6 +266,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = cmdUpdate(ctx, rest, stdout, stderr)
 	case "release":
 		err = cmdRelease(ctx, rest, stdout, stderr)
+	case "model":
+		err = cmdModel(ctx, rest, stdout, stderr)
 	case "diag":
 		err = cmdDiag(ctx, rest, stdout, stderr)
 	case "import-conf":

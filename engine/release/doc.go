@@ -12,7 +12,8 @@
 //	<dir>/<version>.json    what is known of it (Release): version, SHA-256,
 //	                        source URL, fetch time, measured values, allow-list check
 //	<dir>/.state.json       which release is current and which is previous
-//	<dir>/.downloads/       partial downloads (<sha256>.part), kept for resuming
+//	<dir>/.downloads/       downloads (<sha256>.part while partial, kept for
+//	                        resuming; <sha256> once checked, until unpacked)
 //	<dir>/.staging-*/       archives being unpacked; removed when done or failed
 //
 // A release reaches <dir>/<version>/ by one rename of a fully unpacked and
@@ -27,7 +28,8 @@
 //
 // Fetch takes a Source: an http or https URL and the archive's SHA-256,
 // which is required (integrity comes from the sum, not from the
-// transport). The download goes to a .part file and resumes with an HTTP
+// transport). The shared downloader (internal/download) fetches it: the
+// download goes to a .part file and resumes with an HTTP
 // Range request after a dropped connection, in the same call (a few
 // attempts) or the next one; a server that ignores Range starts over
 // cleanly. Sizes are checked against limits and the free disk space

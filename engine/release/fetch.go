@@ -1,11 +1,8 @@
 package release
 
 import (
-	"github.com/cocoon-provider/cocoon-provider/internal/bytesize"
-
 	"context"
 	"crypto/sha256"
-	"crypto/subtle"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -15,11 +12,11 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
-	"time"
 
 	"github.com/cocoon-provider/cocoon-provider/attest"
+	"github.com/cocoon-provider/cocoon-provider/internal/bytesize"
+	"github.com/cocoon-provider/cocoon-provider/internal/download"
 )
 
 // Source says where a release archive is and what it must be.
@@ -52,8 +49,9 @@ type Progress func(done, total int64)
 // returns its record. The release is not activated. A release of the
 // same version and SHA-256 already here is returned as it is. On any
 // failure nothing but the partial download (kept for resuming, removed
-// when its SHA-256 is wrong) is left behind, and the current and previous
-// releases are untouched.
+// when its SHA-256 is wrong) or a checked download that could not be
+// unpacked (used by the next Fetch) is left behind, and the current and
+// previous releases are untouched.
 func (m *Manager) Fetch(ctx context.Context, src Source, progress Progress) (Release, error) {
 	digest, err := checkSource(src)
 	if err != nil {
@@ -71,33 +69,29 @@ func (m *Manager) Fetch(ctx context.Context, src Source, progress Progress) (Rel
 	if err := os.MkdirAll(dl, 0o755); err != nil {
 		return Release{}, newError(ErrStore, err, fmt.Sprintf("cannot create %s: %v; check the permissions of %s", dl, err, m.dir))
 	}
-	part := filepath.Join(dl, digestHex+partSuffix)
-	size, err := m.download(ctx, src, part, progress)
+	file := filepath.Join(dl, digestHex)
+	size, err := m.download(ctx, src, file, progress)
 	if err != nil {
 		return Release{}, err
 	}
-	f, err := os.Open(part)
+	f, err := os.Open(file)
 	if err != nil {
-		return Release{}, newError(ErrStore, err, fmt.Sprintf("cannot read the download %s: %v", part, err))
+		return Release{}, newError(ErrStore, err, fmt.Sprintf("cannot read the download %s: %v", file, err))
 	}
 	defer f.Close()
-	if err := checkDigest(f, digest, src.URL); err != nil {
-		_ = os.Remove(part) // a wrong file must not be resumed
-		return Release{}, err
-	}
 	signed, err := m.checkSignature(ctx, src, f, digest)
 	if err == nil {
 		var r Release
 		if r, err = m.install(f, size, src, digestHex, signed); err == nil {
-			_ = f.Close() // read only; the part file is removed next
-			return m.fetched(r, part)
+			_ = f.Close() // read only; the download is removed next
+			return m.fetched(r, file)
 		}
 	}
 	_ = f.Close()
 	if isRefusal(err) {
 		// The archive is the one the SHA-256 names, and it is refused:
 		// fetching it again cannot help, so keep nothing.
-		_ = os.Remove(part)
+		_ = os.Remove(file)
 	}
 	return Release{}, err
 }
@@ -113,9 +107,9 @@ func isRefusal(err error) bool {
 }
 
 // fetched finishes a successful Fetch: the download is dropped.
-func (m *Manager) fetched(r Release, part string) (Release, error) {
-	if err := os.Remove(part); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		m.opts.Logger.Warn("the finished download could not be removed", "path", part, "error", err)
+func (m *Manager) fetched(r Release, file string) (Release, error) {
+	if err := os.Remove(file); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		m.opts.Logger.Warn("the finished download could not be removed", "path", file, "error", err)
 	}
 	m.opts.Logger.Info("worker release fetched", "version", r.Version, "sha256", r.SHA256, "url", r.SourceURL)
 	return r, nil
@@ -158,187 +152,63 @@ func sameOrExists(r Release, digestHex string) (Release, error) {
 	return Release{}, newError(ErrExists, nil, fmt.Sprintf("release %s is already here with SHA-256 %s, not %s: give the new archive another version", r.Version, r.SHA256, digestHex))
 }
 
-// checkDigest hashes f from the start.
-func checkDigest(f *os.File, want [32]byte, from string) error {
-	if _, err := f.Seek(0, io.SeekStart); err != nil {
-		return newError(ErrStore, err, fmt.Sprintf("cannot read the download: %v", err))
+// download fetches src.URL to <downloads>/<sha256> through the shared
+// downloader (resuming <sha256>.part, retrying, checking limits, free
+// space and the SHA-256) and maps its errors to this package's kinds.
+func (m *Manager) download(ctx context.Context, src Source, dest string, progress Progress) (int64, error) {
+	r, err := download.Get(ctx, src.URL, dest, download.Options{
+		SHA256:          src.SHA256,
+		Size:            src.Size,
+		MaxSize:         m.opts.MaxArchiveSize,
+		Progress:        progress,
+		Attempts:        m.opts.Attempts,
+		RetryWait:       m.opts.RetryWait,
+		FreeSpace:       m.opts.FreeSpace,
+		FreeSpaceMargin: m.opts.FreeSpaceMargin,
+		Client:          m.opts.Client,
+		What:            "the release archive",
+		UserAgent:       "cocoon-provider-release/1",
+		Logger:          m.opts.Logger,
+	})
+	if err != nil {
+		return 0, fromDownload(err)
 	}
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return newError(ErrStore, err, fmt.Sprintf("cannot read the download: %v", err))
-	}
-	if got := h.Sum(nil); subtle.ConstantTimeCompare(got, want[:]) != 1 {
-		return newError(ErrChecksum, nil, fmt.Sprintf("the archive downloaded from %s has SHA-256 %x, not the %x given: it is damaged or not the released file, and was deleted; "+
-			"check the address and the SHA-256, then fetch again", from, got, want))
-	}
-	return nil
+	return r.Size, nil
 }
 
-// download fetches src.URL into part, resuming what is there; it tries
-// up to Options.Attempts times while the failure is one a retry can mend.
-func (m *Manager) download(ctx context.Context, src Source, part string, progress Progress) (int64, error) {
-	wait := m.opts.RetryWait
-	for attempt := 1; ; attempt++ {
-		n, retry, err := m.downloadOnce(ctx, src, part, progress)
-		if err == nil {
-			return n, nil
-		}
-		if !retry || attempt >= m.opts.Attempts || ctx.Err() != nil {
-			return 0, err
-		}
-		m.opts.Logger.Warn("release download interrupted; resuming", "attempt", attempt, "error", err)
-		if wait > 0 {
-			t := time.NewTimer(wait)
-			select {
-			case <-ctx.Done():
-				t.Stop()
-				return 0, err
-			case <-t.C:
-			}
-			wait *= 2
-		}
-	}
+// downloadKinds maps the shared downloader's kinds to this package's.
+var downloadKinds = []struct{ from, to error }{
+	{download.ErrSource, ErrSource},
+	{download.ErrSize, ErrSource},
+	{download.ErrUnreachable, ErrUnreachable},
+	{download.ErrHTTPStatus, ErrHTTPStatus},
+	{download.ErrIncomplete, ErrIncomplete},
+	{download.ErrTooLarge, ErrTooLarge},
+	{download.ErrDiskSpace, ErrDiskSpace},
+	{download.ErrChecksum, ErrChecksum},
+	{download.ErrStore, ErrStore},
 }
 
-// downloadOnce makes one request. retry says whether another attempt
-// may succeed.
-func (m *Manager) downloadOnce(ctx context.Context, src Source, part string, progress Progress) (n int64, retry bool, err error) {
-	have := int64(0)
-	if fi, err := os.Stat(part); err == nil && fi.Mode().IsRegular() {
-		have = fi.Size()
+// fromDownload gives a downloader error this package's kind, keeping its
+// message and the error itself as the cause.
+func fromDownload(err error) error {
+	var ke *Error
+	if !errors.As(err, &ke) {
+		return newError(ErrStore, err, err.Error())
 	}
-	if src.Size > 0 && have > src.Size {
-		have = 0
-	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, src.URL, nil)
-	if err != nil {
-		return 0, false, newError(ErrSource, err, fmt.Sprintf("cannot fetch %s: %v", src.URL, err))
-	}
-	req.Header.Set("User-Agent", "cocoon-provider-release/1")
-	if have > 0 {
-		req.Header.Set("Range", fmt.Sprintf("bytes=%d-", have))
-	}
-	resp, err := m.opts.Client.Do(req)
-	if err != nil {
-		return 0, true, newError(ErrUnreachable, err, fmt.Sprintf("cannot reach %s: %v; check the network connection and the address", src.URL, unwrapURLError(err)))
-	}
-	defer resp.Body.Close()
-	total := int64(-1)
-	flags := os.O_WRONLY | os.O_CREATE
-	switch resp.StatusCode {
-	case http.StatusOK:
-		// A whole file: the server ignored Range, or there was nothing to
-		// resume. Start over.
-		have, total = 0, resp.ContentLength
-		flags |= os.O_TRUNC
-	case http.StatusPartialContent:
-		start, tot, ok := parseContentRange(resp.Header.Get("Content-Range"))
-		if !ok || start != have {
-			// Not the part asked for: drop what is there and start again.
-			_ = os.Remove(part)
-			return 0, true, newError(ErrIncomplete, nil, fmt.Sprintf("%s answered a resumed download with the wrong part (Content-Range %q); starting again", src.URL, resp.Header.Get("Content-Range")))
-		}
-		total = tot
-		flags |= os.O_APPEND
-	case http.StatusRequestedRangeNotSatisfiable:
-		if have > 0 && src.Size > 0 && have == src.Size {
-			return have, false, nil // the file was complete
-		}
-		_ = os.Remove(part)
-		return 0, true, newError(ErrIncomplete, nil, fmt.Sprintf("%s could not resume the download; starting again", src.URL))
-	default:
-		retry = resp.StatusCode >= 500 || resp.StatusCode == http.StatusTooManyRequests
-		return 0, retry, newError(ErrHTTPStatus, nil, fmt.Sprintf("%s answered HTTP %s: check the address of the release archive", src.URL, resp.Status))
-	}
-	if src.Size > 0 && total >= 0 && total != src.Size {
-		return 0, false, newError(ErrSource, nil, fmt.Sprintf("%s is %d bytes, the release lists %d: it is not the released file; check the address", src.URL, total, src.Size))
-	}
-	if total > m.opts.MaxArchiveSize || (src.Size > m.opts.MaxArchiveSize) {
-		t := max(total, src.Size)
-		return 0, false, newError(ErrTooLarge, nil, fmt.Sprintf("the release archive at %s is %s, over the %s limit: it was not downloaded; check the address", src.URL, bytesize.Format(t), bytesize.Format(m.opts.MaxArchiveSize)))
-	}
-	if total < 0 && src.Size > 0 {
-		total = src.Size
-	}
-	if total >= 0 {
-		if err := m.checkFree(filepath.Dir(part), total-have, "download the release archive"); err != nil {
-			return 0, false, err
+	for _, k := range downloadKinds {
+		if errors.Is(err, k.from) {
+			return newError(k.to, err, ke.Msg)
 		}
 	}
-	f, err := os.OpenFile(part, flags, 0o644)
-	if err != nil {
-		return 0, false, newError(ErrStore, err, fmt.Sprintf("cannot write the download %s: %v; check the permissions of the release directory", part, err))
-	}
-	w := &progressWriter{w: f, done: have, total: total, fn: progress}
-	if progress != nil {
-		progress(have, total)
-	}
-	limit := m.opts.MaxArchiveSize - have
-	copied, cerr := io.Copy(w, io.LimitReader(resp.Body, limit+1))
-	if serr := f.Sync(); cerr == nil {
-		cerr = serr
-	}
-	if err := f.Close(); cerr == nil {
-		cerr = err
-	}
-	got := have + copied
-	switch {
-	case copied > limit:
-		_ = os.Remove(part)
-		return 0, false, newError(ErrTooLarge, nil, fmt.Sprintf("the release archive at %s is larger than the %s limit: it was deleted; check the address", src.URL, bytesize.Format(m.opts.MaxArchiveSize)))
-	case cerr != nil && ctx.Err() != nil:
-		return 0, false, newError(ErrIncomplete, ctx.Err(), fmt.Sprintf("the download stopped after %s (%v); fetch again to resume it", bytesize.Format(got), ctx.Err()))
-	case cerr != nil:
-		var we writeError
-		if errors.As(cerr, &we) {
-			return 0, false, newError(ErrStore, cerr, fmt.Sprintf("cannot write the download: %v; check the free space of %s", we.err, m.dir))
-		}
-		return 0, true, newError(ErrIncomplete, cerr, fmt.Sprintf("the download from %s stopped after %s of %s (%v); fetch again to resume it", src.URL, bytesize.Format(got), totalText(total), unwrapURLError(cerr)))
-	case total >= 0 && got != total:
-		return 0, true, newError(ErrIncomplete, nil, fmt.Sprintf("the download from %s stopped after %s of %s; fetch again to resume it", src.URL, bytesize.Format(got), totalText(total)))
-	}
-	return got, false, nil
-}
-
-// parseContentRange reads "bytes START-END/TOTAL" (TOTAL may be "*",
-// returned as -1).
-func parseContentRange(v string) (start, total int64, ok bool) {
-	rest, found := strings.CutPrefix(strings.TrimSpace(v), "bytes ")
-	if !found {
-		return 0, 0, false
-	}
-	rng, tot, found := strings.Cut(rest, "/")
-	if !found {
-		return 0, 0, false
-	}
-	s, _, found := strings.Cut(rng, "-")
-	if !found {
-		return 0, 0, false
-	}
-	start, err := strconv.ParseInt(s, 10, 64)
-	if err != nil || start < 0 {
-		return 0, 0, false
-	}
-	if tot == "*" {
-		return start, -1, true
-	}
-	total, err = strconv.ParseInt(tot, 10, 64)
-	if err != nil || total < start {
-		return 0, 0, false
-	}
-	return start, total, true
+	return newError(ErrStore, err, ke.Msg)
 }
 
 // checkFree refuses when the file system holding dir has less than need
 // bytes plus the margin free.
 func (m *Manager) checkFree(dir string, need int64, what string) error {
-	free, err := m.opts.FreeSpace(dir)
-	if err != nil || free < 0 {
-		return nil // unknown: the writes themselves will fail if the disk fills
-	}
-	if free < need+m.opts.FreeSpaceMargin {
-		return newError(ErrDiskSpace, nil, fmt.Sprintf("there is %s free in %s, and it takes %s to %s (plus %s kept free): free some disk space and fetch again",
-			bytesize.Format(free), dir, bytesize.Format(need), what, bytesize.Format(m.opts.FreeSpaceMargin)))
+	if err := download.CheckFree(m.opts.FreeSpace, dir, need, m.opts.FreeSpaceMargin, what); err != nil {
+		return fromDownload(err)
 	}
 	return nil
 }
@@ -395,31 +265,6 @@ func (m *Manager) fetchSmall(ctx context.Context, u string, limit int64) ([]byte
 	return b, nil
 }
 
-// progressWriter counts bytes for Progress; a write failure is marked so
-// it is not taken for a dropped connection.
-type progressWriter struct {
-	w           io.Writer
-	done, total int64
-	fn          Progress
-}
-
-type writeError struct{ err error }
-
-func (e writeError) Error() string { return e.err.Error() }
-func (e writeError) Unwrap() error { return e.err }
-
-func (p *progressWriter) Write(b []byte) (int, error) {
-	n, err := p.w.Write(b)
-	p.done += int64(n)
-	if p.fn != nil && n > 0 {
-		p.fn(p.done, p.total)
-	}
-	if err != nil {
-		return n, writeError{err}
-	}
-	return n, nil
-}
-
 // unwrapURLError drops url.Error's repetition of the method and URL.
 func unwrapURLError(err error) error {
 	var ue *url.Error
@@ -427,11 +272,4 @@ func unwrapURLError(err error) error {
 		return ue.Err
 	}
 	return err
-}
-
-func totalText(n int64) string {
-	if n < 0 {
-		return "an unknown size"
-	}
-	return bytesize.Format(n)
 }

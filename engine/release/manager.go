@@ -14,6 +14,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/cocoon-provider/cocoon-provider/internal/download"
 )
 
 // Defaults of Options.
@@ -106,9 +108,7 @@ func New(opts Options) (*Manager, error) {
 		return nil, newError(ErrStore, nil, "no release directory was given")
 	}
 	if opts.Client == nil {
-		tr := http.DefaultTransport.(*http.Transport).Clone()
-		tr.ResponseHeaderTimeout = 60 * time.Second
-		opts.Client = &http.Client{Transport: tr}
+		opts.Client = download.NewClient()
 	}
 	if opts.MaxArchiveSize <= 0 {
 		opts.MaxArchiveSize = DefaultMaxArchiveSize
@@ -125,7 +125,7 @@ func New(opts Options) (*Manager, error) {
 		opts.FreeSpaceMargin = DefaultFreeSpaceMargin
 	}
 	if opts.FreeSpace == nil {
-		opts.FreeSpace = freeSpace
+		opts.FreeSpace = download.FreeSpace
 	}
 	if opts.Attempts <= 0 {
 		opts.Attempts = DefaultAttempts

@@ -62,6 +62,7 @@ check ledger-sigkill $GO test -count=1 -timeout 30m -run 'TestCrashRecovery$|Tes
 check disk-full-read-only smallfs
 check bad-images $GO test -count=1 -run 'TestReliabilityBadImages$' -v ./engine/devmode/
 check bad-releases $GO test -count=1 -run 'TestReliabilityBadReleases$' -v ./engine/release/
+check bad-models $GO test -count=1 -run 'TestReliabilityBadModels$' -v ./engine/model/
 check hostile-helper-requests $GO test -count=1 -run 'TestReliabilityHostileRequests$' -v ./engine/helper/
 check qemu-kill $GO test -count=1 -timeout 60m -tags integration -run 'TestReliabilityQEMUKills$' -v ./engine/
 check canary-prompt $GO test -count=1 -timeout 20m -tags integration -run 'TestDevModeJobFlow$' -v ./engine/

@@ -1,12 +1,12 @@
 //go:build unix
 
-package release
+package download
 
 import "golang.org/x/sys/unix"
 
-// freeSpace returns the bytes an unprivileged process may still write on
+// FreeSpace returns the bytes an unprivileged process may still write on
 // the file system holding dir.
-func freeSpace(dir string) (int64, error) {
+func FreeSpace(dir string) (int64, error) {
 	var st unix.Statfs_t
 	if err := unix.Statfs(dir, &st); err != nil {
 		return 0, err
