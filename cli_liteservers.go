@@ -34,7 +34,7 @@ func cmdLiteservers(ctx context.Context, args []string, stdout, stderr io.Writer
 	fs := newFlagSet("liteservers", stderr)
 	var c common
 	c.register(fs, "warn")
-	src := fs.String("config", "", "TON global config, a file or an http(s) URL (default: the worker's or the wallet's configured one)")
+	src := fs.String("config", "", "TON global config, a file or an http(s) URL (default: the one in the settings, else the worker's or the wallet's)")
 	asJSON := fs.Bool("json", false, "print JSON")
 	timeout := fs.Duration("timeout", wallet.DefaultLiteserverTimeout, "per liteserver: connect and answer within this")
 	out := fs.String("out", "", "write a copy of the config with only the working, up-to-date liteservers to this file")
@@ -106,6 +106,11 @@ func (c *common) configuredTONConfig(ctx context.Context, stderr io.Writer) (str
 		return "", err
 	}
 	defer st.Close()
+	if set, err := engine.ReadSettings(ctx, st); err != nil {
+		fmt.Fprintf(stderr, "note: the settings are not readable (%v); looking for the worker's or the wallet's TON config\n", err)
+	} else if set.LiteserverConfig != "" {
+		return set.LiteserverConfig, nil // the Settings tab's liteserver config
+	}
 	if raw, ok, err := st.Setting(ctx, engine.SettingWorkerConf); err == nil && ok {
 		var conf worker.Conf
 		if json.Unmarshal([]byte(raw), &conf) == nil && conf.TONConfig != "" {

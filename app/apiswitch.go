@@ -138,6 +138,12 @@ func (s *apiSwitch) Payout(ctx context.Context) ([]engine.TargetResult, error) {
 func (s *apiSwitch) EarningsSeries(ctx context.Context, since time.Time, bucket time.Duration) ([]engine.EarningsBucket, error) {
 	return s.get().EarningsSeries(ctx, since, bucket)
 }
+func (s *apiSwitch) GPUSeries(ctx context.Context, q engine.GPUSeriesQuery) ([]engine.GPUPoint, error) {
+	return s.get().GPUSeries(ctx, q)
+}
+func (s *apiSwitch) ActivitySeries(ctx context.Context, instance int, since time.Time, bucket time.Duration) ([]engine.ActivityPoint, error) {
+	return s.get().ActivitySeries(ctx, instance, since, bucket)
+}
 func (s *apiSwitch) ExportLedgerCSV(ctx context.Context, w io.Writer, since time.Time) error {
 	return s.get().ExportLedgerCSV(ctx, w, since)
 }

@@ -67,6 +67,7 @@ func Run(ctx context.Context, api engine.API, opts Options) (QuitChoice, error) 
 	}
 	registerTranslations()
 	a := fyneapp.NewWithID(ID)
+	applyLanguage(a.Preferences()) // the Settings tab's choice, before any text is built
 	a.SetIcon(assets.Icon)
 	w := a.NewWindow("Cocoon Provider")
 	w.SetIcon(assets.Icon)
@@ -217,8 +218,8 @@ type mainView struct {
 
 // newMainView builds the window's content; prefs keeps the UI settings.
 func newMainView(ctx context.Context, api *apiSwitch, prefs fyne.Preferences) *mainView {
-	v := &mainView{api: api, machine: newMachineView(), gpus: newGPUView(), worker: newWorkerView(ctx, api),
-		earnings: newEarningsView(ctx, api, prefs), logs: newLogsView(ctx, api), settings: newSettingsView(ctx, api, nil), ready: make(chan struct{})}
+	v := &mainView{api: api, machine: newMachineView(), gpus: newGPUView().withCharts(ctx, api), worker: newWorkerView(ctx, api),
+		earnings: newEarningsView(ctx, api, prefs), logs: newLogsView(ctx, api), settings: newSettingsView(ctx, api, prefs, nil), ready: make(chan struct{})}
 	banner := widget.NewLabel(bannerText(api.Label()))
 	banner.Importance = widget.WarningImportance
 	banner.Wrapping = fyne.TextWrapWord
@@ -229,18 +230,22 @@ func newMainView(ctx context.Context, api *apiSwitch, prefs fyne.Preferences) *m
 		}
 	}))
 	v.top = container.NewBorder(nil, nil, nil, v.actions, banner)
+	gpusTab := container.NewTabItem(lang.L("GPUs"), v.gpus.content)
+	workerTab := container.NewTabItem(lang.L("Worker"), v.worker.content)
 	earningsTab := container.NewTabItem(lang.L("Earnings"), v.earnings.content)
 	logsTab := container.NewTabItem(lang.L("Logs"), v.logs.content)
 	settingsTab := container.NewTabItem(lang.L("Settings"), v.settings.content)
 	tabs := container.NewAppTabs(
 		container.NewTabItem(lang.L("Machine check"), v.machine.content),
-		container.NewTabItem(lang.L("GPUs"), v.gpus.content),
-		container.NewTabItem(lang.L("Worker"), v.worker.content),
+		gpusTab,
+		workerTab,
 		earningsTab,
 		logsTab,
 		settingsTab,
 	)
 	tabs.OnSelected = func(ti *container.TabItem) {
+		v.gpus.setVisible(ti == gpusTab)
+		v.worker.charts.setVisible(ti == workerTab)
 		v.earnings.setVisible(ctx, ti == earningsTab)
 		v.logs.setVisible(ctx, ti == logsTab)
 		v.settings.setVisible(ctx, ti == settingsTab)

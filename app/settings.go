@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"errors"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -16,6 +17,7 @@ import (
 	"fyne.io/fyne/v2/widget"
 
 	"github.com/cocoon-provider/cocoon-provider/engine"
+	"github.com/cocoon-provider/cocoon-provider/engine/gpu"
 )
 
 // settingsDayOrder lists the days as the tab shows them, Monday first;
@@ -37,6 +39,7 @@ func settingsDayOrder() []struct {
 // once. Its fields are touched on the UI thread only.
 type settingsView struct {
 	api       engine.API
+	prefs     fyne.Preferences // UI-only settings (the language); may be nil
 	autostart Autostart
 	content   fyne.CanvasObject
 
@@ -51,6 +54,24 @@ type settingsView struct {
 	startup     *widget.Check
 	save        *widget.Button
 	status      *widget.Label
+
+	// gpusAll uses every GPU; else the ticked gpuChecks (by key, in
+	// gpuKeys order, the GPUs present first) are the GPUs to use.
+	gpusAll   *widget.Check
+	gpuBox    *fyne.Container
+	gpuKeys   []string
+	gpuChecks map[string]*widget.Check
+	idleOn    *widget.Check
+	idleMin   *widget.Entry
+	busyOn    *widget.Check
+	powerOff  *widget.Check
+	pauseW    *widget.Entry
+	resumeW   *widget.Entry
+	language  *widget.Select
+	dataDir   *widget.Label
+	liteCfg   *widget.Entry
+	// present are the host's GPUs, as last loaded.
+	present []settingsGPU
 
 	// loaded are the settings as last loaded: what the form does not show
 	// (the price coefficient, set by the wizard) is saved unchanged.
@@ -77,20 +98,39 @@ type settingsForm struct {
 	days                           [7]bool
 	from, to, feed                 string
 	startup                        bool
+	// gpus are the ticked GPU keys, one a line; "" with gpusAll.
+	gpus                     string
+	gpusAll, idleOn, busyOn  bool
+	idleMin, pauseW, resumeW string
+	powerOff                 bool
+	language, liteCfg        string
+}
+
+// Language choices: the preference's value, and its name in its own
+// language ("" follows the system).
+const prefLanguage = "language"
+
+// settingsLanguages are the languages the tab offers, by preference value.
+func settingsLanguages() []struct{ code, name string } {
+	return []struct{ code, name string }{{"", lang.L("System language")}, {"en", "English"}, {"ru", "Русский"},
+		{"uk", "Українська"}, {"fr", "Français"}, {"ar", "العربية"}}
 }
 
 // newSettingsView builds the tab and loads the settings in the
-// background; autostart may be nil (the check is then hidden).
-func newSettingsView(ctx context.Context, api engine.API, autostart Autostart) *settingsView {
+// background; prefs keeps the language (nil hides the choice); autostart
+// may be nil (the check is then hidden).
+func newSettingsView(ctx context.Context, api engine.API, prefs fyne.Preferences, autostart Autostart) *settingsView {
 	v := &settingsView{
-		api: api, autostart: autostart,
+		api: api, prefs: prefs, autostart: autostart,
 		limit: widget.NewEntry(), pauseAbove: widget.NewEntry(), resumeBelow: widget.NewEntry(),
 		from: widget.NewEntry(), to: widget.NewEntry(), feed: widget.NewEntry(),
-		status: wrapLabel(""),
+		status:  wrapLabel(""),
+		idleMin: widget.NewEntry(), pauseW: widget.NewEntry(), resumeW: widget.NewEntry(), liteCfg: widget.NewEntry(),
+		gpuBox: container.NewVBox(), gpuChecks: map[string]*widget.Check{}, dataDir: wrapLabel(""),
 	}
 	changed := func() { v.edited() }
 	changedText := func(string) { v.edited() }
-	for _, e := range []*widget.Entry{v.limit, v.pauseAbove, v.resumeBelow, v.from, v.to, v.feed} {
+	for _, e := range []*widget.Entry{v.limit, v.pauseAbove, v.resumeBelow, v.from, v.to, v.feed, v.idleMin, v.pauseW, v.resumeW, v.liteCfg} {
 		e.OnChanged = changedText
 	}
 	v.limit.SetPlaceHolder(strconv.Itoa(engine.DefaultGPUTempLimitC))
@@ -129,8 +169,8 @@ func newSettingsView(ctx context.Context, api engine.API, autostart Autostart) *
 			widget.NewFormItem(lang.L("From"), v.from), widget.NewFormItem(lang.L("To"), v.to))))
 	other := widget.NewCard(lang.L("Updates and start"), "",
 		container.NewVBox(widget.NewForm(widget.NewFormItem(lang.L("Update feed URL"), v.feed)), v.startup))
-	v.content = container.NewVScroll(container.NewVBox(alerts, pause, schedule, other,
-		container.NewHBox(v.save), v.status))
+	v.content = container.NewVScroll(container.NewVBox(v.buildAdded(), alerts, pause, v.buildPower(), schedule, v.buildWhen(), other,
+		v.buildHost(), container.NewHBox(v.save), v.status))
 	v.enableFields()
 	v.stale.Store(true)
 	if sw, ok := api.(*apiSwitch); ok {
@@ -170,8 +210,16 @@ func (v *settingsView) load(ctx context.Context) <-chan struct{} {
 	done := make(chan struct{})
 	go func() {
 		set, err := v.api.Settings(ctx)
+		st := v.api.State()
+		inv := st.GPUs
+		if err == nil && len(inv.GPUs) == 0 {
+			if scanned, gerr := v.api.GPUs(ctx); gerr == nil {
+				inv = scanned
+			}
+		}
 		fyne.Do(func() {
 			defer close(done)
+			v.setHost(inv, st.DataDir)
 			if err != nil {
 				v.showError(lang.L("Could not read the settings: {{.Error}}", vals{"Error": err.Error()}))
 				return
@@ -206,6 +254,7 @@ func (v *settingsView) fill(set engine.Settings) {
 	v.from.SetText(sc.From)
 	v.to.SetText(sc.To)
 	v.feed.SetText(set.UpdateFeedURL)
+	v.fillAdded(set)
 	if v.autostart != nil {
 		v.startup.SetChecked(v.autostart.Enabled())
 	}
@@ -222,6 +271,7 @@ func (v *settingsView) form() settingsForm {
 	for d, c := range v.days {
 		f.days[d] = c.Checked
 	}
+	v.addedForm(&f)
 	return f
 }
 
@@ -262,6 +312,7 @@ func (v *settingsView) enableFields() {
 			e.Disable()
 		}
 	}
+	v.enableAdded()
 }
 
 // settings reads the form; an error says what to correct.
@@ -297,6 +348,9 @@ func (v *settingsView) settings() (engine.Settings, error) {
 		set.Schedule = sc
 	}
 	set.UpdateFeedURL = strings.TrimSpace(v.feed.Text)
+	if err := v.addedSettings(&set); err != nil {
+		return set, err
+	}
 	return set, set.Validate()
 }
 
@@ -318,6 +372,7 @@ func (v *settingsView) saveNow(ctx context.Context) <-chan struct{} {
 	}
 	form := v.form()
 	startupChanged := v.autostart != nil && form.startup != v.autostart.Enabled()
+	languageChanged := v.saveLanguage(form.language)
 	v.save.Disable()
 	v.status.Importance = widget.LowImportance
 	v.status.SetText(lang.L("Saving…"))
@@ -345,6 +400,9 @@ func (v *settingsView) saveNow(ctx context.Context) <-chan struct{} {
 			v.edited()
 			v.status.Importance = widget.SuccessImportance
 			v.status.SetText(lang.L("Saved."))
+			if languageChanged {
+				v.status.SetText(lang.L("Saved. The language applies after a restart of the app."))
+			}
 		})
 	}()
 	return done
@@ -385,4 +443,223 @@ func sentence(msg string) string {
 		msg += "."
 	}
 	return msg
+}
+
+// settingsGPU is a GPU the host has now, as the tab lists it.
+type settingsGPU struct{ key, label string }
+
+// buildAdded builds the card of the GPUs to use.
+func (v *settingsView) buildAdded() fyne.CanvasObject {
+	v.gpusAll = widget.NewCheck(lang.L("All GPUs"), func(bool) { v.enableAdded(); v.edited() })
+	return widget.NewCard(lang.L("GPUs to use"), lang.L("the workers use only the ticked GPUs; the automatic pauses watch only these"),
+		container.NewVBox(v.gpusAll, v.gpuBox))
+}
+
+// buildPower builds the card of the pause for a high power draw.
+func (v *settingsView) buildPower() fyne.CanvasObject {
+	v.powerOff = widget.NewCheck(lang.L("Off"), func(bool) { v.enableAdded(); v.edited() })
+	v.pauseW.SetPlaceHolder(lang.L("e.g. 400"))
+	v.resumeW.SetPlaceHolder(lang.L("e.g. 350"))
+	watts := func(e *widget.Entry) fyne.CanvasObject {
+		return container.NewBorder(nil, nil, nil, widget.NewLabel("W"), e)
+	}
+	return widget.NewCard(lang.L("Pause on power draw"), lang.L("the workers take no new requests while a GPU draws this much, and go on once every GPU stayed below the resume level for a minute"),
+		container.NewVBox(v.powerOff, widget.NewForm(
+			widget.NewFormItem(lang.L("Pause above"), watts(v.pauseW)),
+			widget.NewFormItem(lang.L("Resume below"), watts(v.resumeW)))))
+}
+
+// buildWhen builds the card of the pauses for the user and for other
+// programs on the GPUs.
+func (v *settingsView) buildWhen() fyne.CanvasObject {
+	v.idleOn = widget.NewCheck(lang.L("Run only when the computer is not in use"), func(bool) { v.enableAdded(); v.edited() })
+	v.idleMin.SetPlaceHolder("10")
+	v.busyOn = widget.NewCheck(lang.L("Pause while another program uses a GPU (a game)"), func(bool) { v.edited() })
+	return widget.NewCard(lang.L("When you use the computer"), "",
+		container.NewVBox(v.idleOn,
+			widget.NewForm(widget.NewFormItem(lang.L("Resume after no input for"),
+				container.NewBorder(nil, nil, nil, widget.NewLabel(lang.L("min")), v.idleMin))),
+			wrapLabel(lang.L("This uses the idle hint of logind, which desktops such as GNOME report; it needs no root. Where it is unavailable (a server without a desktop, another system) the workers are not paused for activity, and the event log says so.")),
+			v.busyOn,
+			wrapLabel(lang.L("Programs of this app (its worker VMs) do not count; the workers go on a minute after the other program ended."))))
+}
+
+// buildHost builds the card of the language, the data folder and the
+// TON config.
+func (v *settingsView) buildHost() fyne.CanvasObject {
+	var names []string
+	for _, l := range settingsLanguages() {
+		names = append(names, l.name)
+	}
+	v.language = widget.NewSelect(names, func(string) { v.edited() })
+	items := []*widget.FormItem{widget.NewFormItem(lang.L("Language"), v.language)}
+	if v.prefs == nil {
+		v.language.Hide()
+		items = nil
+	}
+	v.liteCfg.SetPlaceHolder(lang.L("empty: the worker's or the wallet's"))
+	items = append(items, widget.NewFormItem(lang.L("Data folder"), v.dataDir),
+		widget.NewFormItem(lang.L("TON global config"), v.liteCfg))
+	notes := container.NewVBox(
+		wrapLabel(lang.L("The language applies after a restart of the app.")),
+		wrapLabel(lang.L("The data folder cannot be changed or moved here while the app runs: quit, move the folder if you like, and start the app with --data-dir FOLDER.")),
+		wrapLabel(lang.L("The TON global config is a file on the host or an https:// address; the liteserver check (cocoon-provider liteservers) uses it.")))
+	if v.prefs == nil {
+		notes.Objects[0].Hide()
+	}
+	return widget.NewCard(lang.L("App and host"), "", container.NewVBox(widget.NewForm(items...), notes))
+}
+
+// setHost shows the host's data folder and keeps its GPUs for the list.
+func (v *settingsView) setHost(inv gpu.Inventory, dataDir string) {
+	if dataDir == "" {
+		dataDir = lang.L("unknown")
+	}
+	v.dataDir.SetText(dataDir)
+	v.present = v.present[:0]
+	for _, g := range inv.GPUs {
+		k := g.Key()
+		if k == "" {
+			continue
+		}
+		name := g.Name
+		if name == "" {
+			name = g.BusID
+		}
+		label := name + " (" + k + ")"
+		if g.Index != nil {
+			label = lang.L("GPU {{.Index}}: {{.Name}}", vals{"Index": *g.Index, "Name": label})
+		}
+		v.present = append(v.present, settingsGPU{key: k, label: label})
+	}
+}
+
+// fillAdded puts the added settings and the language into the form.
+func (v *settingsView) fillAdded(set engine.Settings) {
+	v.gpuBox.RemoveAll()
+	v.gpuKeys, v.gpuChecks = nil, map[string]*widget.Check{}
+	add := func(key, label string) {
+		c := widget.NewCheck(label, func(bool) { v.edited() })
+		c.SetChecked(slices.Contains(set.GPUs, key))
+		v.gpuKeys = append(v.gpuKeys, key)
+		v.gpuChecks[key] = c
+		v.gpuBox.Add(c)
+	}
+	for _, g := range v.present {
+		if v.gpuChecks[g.key] == nil {
+			add(g.key, g.label)
+		}
+	}
+	for _, k := range set.GPUs {
+		if v.gpuChecks[k] == nil {
+			add(k, lang.L("{{.Key}} (not present now)", vals{"Key": k}))
+		}
+	}
+	v.gpusAll.SetChecked(len(set.GPUs) == 0)
+	v.idleOn.SetChecked(set.IdleAfterMin > 0)
+	v.idleMin.SetText("")
+	if set.IdleAfterMin > 0 {
+		v.idleMin.SetText(strconv.Itoa(set.IdleAfterMin))
+	}
+	v.busyOn.SetChecked(set.PauseWhenGPUBusy)
+	v.powerOff.SetChecked(set.PauseAboveW == 0)
+	v.pauseW.SetText("")
+	v.resumeW.SetText("")
+	if set.PauseAboveW != 0 {
+		v.pauseW.SetText(strconv.Itoa(set.PauseAboveW))
+		v.resumeW.SetText(strconv.Itoa(set.ResumeBelowW))
+	}
+	v.liteCfg.SetText(set.LiteserverConfig)
+	code := ""
+	if v.prefs != nil {
+		code = v.prefs.String(prefLanguage)
+	}
+	v.language.SetSelectedIndex(0)
+	for i, l := range settingsLanguages() {
+		if l.code == code {
+			v.language.SetSelectedIndex(i)
+		}
+	}
+}
+
+// addedForm puts what the added fields hold into f.
+func (v *settingsView) addedForm(f *settingsForm) {
+	f.gpusAll, f.idleOn, f.busyOn, f.powerOff = v.gpusAll.Checked, v.idleOn.Checked, v.busyOn.Checked, v.powerOff.Checked
+	f.idleMin, f.pauseW, f.resumeW, f.liteCfg = v.idleMin.Text, v.pauseW.Text, v.resumeW.Text, v.liteCfg.Text
+	f.gpus = strings.Join(v.tickedGPUs(), "\n")
+	if i := v.language.SelectedIndex(); i >= 0 {
+		f.language = settingsLanguages()[i].code
+	}
+}
+
+// tickedGPUs are the keys of the ticked GPUs, in the list's order.
+func (v *settingsView) tickedGPUs() []string {
+	var keys []string
+	for _, k := range v.gpuKeys {
+		if v.gpuChecks[k].Checked {
+			keys = append(keys, k)
+		}
+	}
+	return keys
+}
+
+// enableAdded disables the added fields a check turns off.
+func (v *settingsView) enableAdded() {
+	enable := func(on bool, ws ...fyne.Disableable) {
+		for _, w := range ws {
+			if on {
+				w.Enable()
+			} else {
+				w.Disable()
+			}
+		}
+	}
+	for _, c := range v.gpuChecks {
+		enable(!v.gpusAll.Checked, c)
+	}
+	enable(v.idleOn.Checked, v.idleMin)
+	enable(!v.powerOff.Checked, v.pauseW, v.resumeW)
+}
+
+// addedSettings reads the added fields into set; an error says what to
+// correct.
+func (v *settingsView) addedSettings(set *engine.Settings) error {
+	whole := func(e *widget.Entry, unit string) (int, bool) {
+		n, err := strconv.Atoi(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(e.Text), unit)))
+		return n, err == nil
+	}
+	if !v.gpusAll.Checked {
+		if set.GPUs = v.tickedGPUs(); len(set.GPUs) == 0 {
+			return errors.New(lang.L("tick at least one GPU to use, or All GPUs"))
+		}
+	}
+	if v.idleOn.Checked {
+		n, ok := whole(v.idleMin, "min")
+		if !ok || n <= 0 {
+			return errors.New(lang.L("the idle time must be a whole number of minutes, not {{.Text}}", vals{"Text": strconv.Quote(v.idleMin.Text)}))
+		}
+		set.IdleAfterMin = n
+	}
+	set.PauseWhenGPUBusy = v.busyOn.Checked
+	if !v.powerOff.Checked {
+		var ok bool
+		if set.PauseAboveW, ok = whole(v.pauseW, "W"); !ok || set.PauseAboveW == 0 {
+			return errors.New(lang.L("the power limit must be a whole number of watts; tick Off to turn it off"))
+		}
+		if set.ResumeBelowW, ok = whole(v.resumeW, "W"); !ok {
+			return errors.New(lang.L("the power to resume below must be a whole number of watts, not {{.Text}}", vals{"Text": strconv.Quote(v.resumeW.Text)}))
+		}
+	}
+	set.LiteserverConfig = strings.TrimSpace(v.liteCfg.Text)
+	return nil
+}
+
+// saveLanguage stores the chosen language in the preferences and reports
+// whether it changed; it applies at the next start (applyLanguage).
+func (v *settingsView) saveLanguage(code string) bool {
+	if v.prefs == nil || v.prefs.String(prefLanguage) == code {
+		return false
+	}
+	v.prefs.SetString(prefLanguage, code)
+	return true
 }

@@ -3,12 +3,15 @@ package app
 import (
 	"context"
 	"errors"
+	"os"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
 
 	"fyne.io/fyne/v2"
 	"fyne.io/fyne/v2/container"
+	"fyne.io/fyne/v2/lang"
 	"fyne.io/fyne/v2/test"
 	"fyne.io/fyne/v2/widget"
 
@@ -45,14 +48,20 @@ func waitDone(t *testing.T, done <-chan struct{}, what string) {
 
 func newTestSettingsView(t *testing.T, stored engine.Settings, a Autostart) (*settingsView, *enginetest.Fake) {
 	t.Helper()
-	test.NewTempApp(t)
-	api := enginetest.New(engine.State{}, hostcheck.Report{}, gpu.Inventory{})
+	return newTestSettingsViewOn(t, engine.State{}, stored, a)
+}
+
+// newTestSettingsViewOn is newTestSettingsView on a host in state st.
+func newTestSettingsViewOn(t *testing.T, st engine.State, stored engine.Settings, a Autostart) (*settingsView, *enginetest.Fake) {
+	t.Helper()
+	app := test.NewTempApp(t)
+	api := enginetest.New(st, hostcheck.Report{}, st.GPUs)
 	if err := api.SetSettings(context.Background(), stored); err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
-	v := newSettingsView(ctx, api, nil)
+	v := newSettingsView(ctx, api, app.Preferences(), nil)
 	v.setVisible(ctx, true)
 	waitDone(t, v.shown, "loading the settings")
 	v.setAutostart(a) // as Run does, on the UI thread
@@ -218,5 +227,149 @@ func TestMainViewSettingsTabFollowsTheHost(t *testing.T) {
 	waitDone(t, v.settings.shown, "reloading the settings")
 	if v.settings.limit.Text != "70" {
 		t.Errorf("limit %q, want the remote host's 70", v.settings.limit.Text)
+	}
+}
+
+func TestSettingsViewAddedFields(t *testing.T) {
+	idx := func(i int) *int { return &i }
+	st := engine.State{DataDir: "/var/lib/cocoon-provider", GPUs: gpu.Inventory{GPUs: []gpu.GPU{
+		{Index: idx(0), UUID: "GPU-a", Name: "NVIDIA H100"},
+		{Index: idx(1), UUID: "GPU-b", Name: "NVIDIA H100"},
+		{BusID: "0000:03:00.0"}, // sysfs only
+	}}}
+	stored := engine.Settings{GPUTempLimitC: 85, GPUs: []string{"GPU-a", "GPU-gone"}, IdleAfterMin: 10, PauseWhenGPUBusy: true,
+		PauseAboveW: 400, ResumeBelowW: 350, LiteserverConfig: "https://ton.org/global.config.json"}
+	v, api := newTestSettingsViewOn(t, st, stored, nil)
+
+	if v.gpusAll.Checked || len(v.gpuKeys) != 4 || !v.gpuChecks["GPU-a"].Checked || v.gpuChecks["GPU-b"].Checked ||
+		v.gpuChecks["pci:0000:03:00.0"].Checked || !v.gpuChecks["GPU-gone"].Checked {
+		t.Fatalf("GPUs: all %v, keys %v", v.gpusAll.Checked, v.gpuKeys)
+	}
+	if l := v.gpuChecks["GPU-a"].Text; l != "GPU 0: NVIDIA H100 (GPU-a)" {
+		t.Errorf("GPU 0 is labelled %q", l)
+	}
+	if l := v.gpuChecks["GPU-gone"].Text; l != "GPU-gone (not present now)" {
+		t.Errorf("a GPU not present is labelled %q", l)
+	}
+	if !v.idleOn.Checked || v.idleMin.Text != "10" || !v.busyOn.Checked || v.powerOff.Checked || v.pauseW.Text != "400" || v.resumeW.Text != "350" ||
+		v.liteCfg.Text != stored.LiteserverConfig || v.dataDir.Text != st.DataDir || v.language.Selected != "System language" {
+		t.Fatalf("the form does not show the stored settings: %+v", v.form())
+	}
+	if !v.save.Disabled() {
+		t.Error("Save is enabled before anything changed")
+	}
+
+	v.gpuChecks["GPU-b"].SetChecked(true)
+	v.gpuChecks["GPU-gone"].SetChecked(false)
+	v.idleMin.SetText("20")
+	v.busyOn.SetChecked(false)
+	v.pauseW.SetText("450")
+	v.resumeW.SetText("400 W")
+	v.liteCfg.SetText(" /etc/ton/global.config.json ")
+	v.language.SetSelected("Русский")
+	test.Tap(v.save)
+	waitDone(t, v.done, "saving")
+	got, n := api.StoredSettings()
+	want := engine.Settings{GPUTempLimitC: 85, GPUs: []string{"GPU-a", "GPU-b"}, IdleAfterMin: 20, PauseAboveW: 450, ResumeBelowW: 400,
+		LiteserverConfig: "/etc/ton/global.config.json"}
+	if n != 2 || !reflect.DeepEqual(got, want) {
+		t.Fatalf("stored %+v after %d saves, want %+v", got, n, want)
+	}
+	if code := fyne.CurrentApp().Preferences().String(prefLanguage); code != "ru" {
+		t.Errorf("language preference %q, want ru", code)
+	}
+	if v.status.Text != "Saved. The language applies after a restart of the app." || !v.save.Disabled() {
+		t.Errorf("after saving: status %q, save disabled %v", v.status.Text, v.save.Disabled())
+	}
+
+	// All GPUs, idle and power off store the defaults; the checks turn
+	// their fields off.
+	v.gpusAll.SetChecked(true)
+	v.idleOn.SetChecked(false)
+	v.powerOff.SetChecked(true)
+	if !v.gpuChecks["GPU-a"].Disabled() || !v.idleMin.Disabled() || !v.pauseW.Disabled() || !v.resumeW.Disabled() {
+		t.Error("fields turned off stay editable")
+	}
+	test.Tap(v.save)
+	waitDone(t, v.done, "saving")
+	if got, _ := api.StoredSettings(); got.GPUs != nil || got.IdleAfterMin != 0 || got.PauseAboveW != 0 || got.ResumeBelowW != 0 {
+		t.Errorf("stored %+v", got)
+	}
+	if v.status.Text != "Saved." {
+		t.Errorf("status %q; the language did not change this time", v.status.Text)
+	}
+}
+
+func TestSettingsViewAddedFieldsRefused(t *testing.T) {
+	idx := 0
+	st := engine.State{GPUs: gpu.Inventory{GPUs: []gpu.GPU{{Index: &idx, UUID: "GPU-a"}}}}
+	v, api := newTestSettingsViewOn(t, st, engine.DefaultSettings(), nil)
+	if !v.gpusAll.Checked || v.idleOn.Checked || v.busyOn.Checked || !v.powerOff.Checked || v.dataDir.Text != "unknown" {
+		t.Fatalf("defaults not shown: %+v", v.form())
+	}
+	for _, tc := range []struct {
+		edit func()
+		want string
+	}{
+		{func() { v.gpusAll.SetChecked(false) }, "tick at least one GPU to use"},
+		{func() {
+			v.gpuChecks["GPU-a"].SetChecked(true)
+			v.idleOn.SetChecked(true)
+			v.idleMin.SetText("soon")
+		}, "idle time must be a whole number of minutes"},
+		{func() { v.idleMin.SetText("2000") }, "idle time must be 1 to 1440 minutes"},
+		{func() {
+			v.idleMin.SetText("15")
+			v.powerOff.SetChecked(false)
+			v.pauseW.SetText("lots")
+		}, "power limit must be a whole number of watts"},
+		{func() {
+			v.pauseW.SetText("400")
+			v.resumeW.SetText("395")
+		}, "at least 10 W under the power limit (400 W)"},
+		{func() {
+			v.resumeW.SetText("300")
+			v.liteCfg.SetText("global.config.json")
+		}, "must be an absolute path"},
+	} {
+		tc.edit()
+		test.Tap(v.save)
+		waitDone(t, v.done, "checking")
+		if !strings.Contains(strings.ToLower(v.status.Text), strings.ToLower(tc.want)) || v.status.Importance != widget.DangerImportance {
+			t.Errorf("status %q, want an error with %q", v.status.Text, tc.want)
+		}
+		if _, n := api.StoredSettings(); n != 1 {
+			t.Fatalf("invalid settings were saved (%s)", tc.want)
+		}
+	}
+	v.liteCfg.SetText("")
+	test.Tap(v.save)
+	waitDone(t, v.done, "saving")
+	if got, n := api.StoredSettings(); n != 2 || len(got.GPUs) != 1 || got.IdleAfterMin != 15 || got.PauseAboveW != 400 || got.ResumeBelowW != 300 {
+		t.Errorf("stored %+v after %d saves", got, n)
+	}
+}
+
+// TestApplyLanguage: the language chosen in the tab is the UI's at the
+// next start, for each of the five, and the environment is left as it was.
+func TestApplyLanguage(t *testing.T) {
+	app := test.NewTempApp(t)
+	t.Cleanup(func() {
+		if err := lang.AddTranslationsFS(translations, "translations"); err != nil {
+			t.Error(err)
+		}
+	})
+	want := map[string]string{"en": "Run only when the computer is not in use", "ru": "Работать, только когда компьютер не используется",
+		"uk": "Працювати, лише коли комп'ютер не використовується", "fr": "Travailler seulement quand l'ordinateur n'est pas utilisé",
+		"ar": "العمل فقط عندما لا يكون الحاسوب قيد الاستخدام"}
+	for _, l := range settingsLanguages()[1:] {
+		app.Preferences().SetString(prefLanguage, l.code)
+		applyLanguage(app.Preferences())
+		if got := lang.L("Run only when the computer is not in use"); got != want[l.code] {
+			t.Errorf("%s (%s): %q, want %q", l.code, l.name, got, want[l.code])
+		}
+		if os.Getenv("LANGUAGE") != "en" { // as the tests' init set it
+			t.Errorf("LANGUAGE left at %q", os.Getenv("LANGUAGE"))
+		}
 	}
 }

@@ -36,6 +36,8 @@ type workerView struct {
 	resume   *widget.Button
 	payout   *widget.Button
 	pauses   []*widget.Button
+	// charts are the shown instance's activity over the last hour.
+	charts *activityCharts
 }
 
 func newWorkerView(ctx context.Context, api engine.API) *workerView {
@@ -47,6 +49,7 @@ func newWorkerView(ctx context.Context, api engine.API) *workerView {
 		earnings: widget.NewLabel(lang.L("Nothing earned yet.")),
 		paused:   wrapLabel(""),
 		log:      wrapLabel(""),
+		charts:   newActivityCharts(ctx, api),
 	}
 	v.earnings.TextStyle = fyne.TextStyle{Monospace: true}
 	v.log.Importance = widget.LowImportance
@@ -113,6 +116,7 @@ func newWorkerView(ctx context.Context, api engine.API) *workerView {
 		widget.NewCard(lang.L("Worker (dev mode)"), "", container.NewVBox(v.state, v.details)),
 		container.NewHBox(v.start, v.stop),
 		widget.NewCard(lang.L("Live activity"), lang.L("synthetic requests from the stand-in client"), v.activity),
+		widget.NewCard(lang.L("Activity, last hour"), lang.L("10-second points, refreshed while this tab is shown"), v.charts.content),
 		widget.NewCard(lang.L("Trust"), lang.L("will the network accept this worker?"), v.trust),
 		pauseRow, v.paused,
 		widget.NewCard(lang.L("Earnings"), lang.L("each amount has reached that stage · dev mode earns nothing real"), v.earnings),
@@ -151,6 +155,7 @@ func (v *workerView) show(in *engine.Instance, msg string) {
 	if in == nil {
 		return
 	}
+	v.charts.setInstance(in.Number)
 	active := in.State != vm.StateStopped && in.State != vm.StateFailed
 	if active {
 		v.start.Disable()

@@ -36,6 +36,15 @@ type API interface {
 	// ExportLedgerCSV writes the ledger entries from since to w as CSV
 	// (LedgerCSVHeader), in time order.
 	ExportLedgerCSV(ctx context.Context, w io.Writer, since time.Time) error
+	// GPUSeries returns one GPU's telemetry over [q.Since, now) for a
+	// chart, oldest first, at most MaxSeriesPoints: the last hour at 1 s
+	// from the raw samples, longer windows from the per-minute rollups.
+	// A GPU never recorded is ErrUnknownGPU; a bad query ErrBadSeriesQuery.
+	GPUSeries(ctx context.Context, q GPUSeriesQuery) ([]GPUPoint, error)
+	// ActivitySeries returns one worker instance's requests/s, tokens/s,
+	// success rate and concurrency over [since, now) in buckets of width
+	// bucket (zero picks one), oldest first, at most MaxSeriesPoints.
+	ActivitySeries(ctx context.Context, instance int, since time.Time, bucket time.Duration) ([]ActivityPoint, error)
 	// Logs returns the newest lines of the app's log or of a worker VM's
 	// console that match q, redacted: keys, recovery phrases and tokens
 	// never leave the engine, TON addresses do (they are the user's own).

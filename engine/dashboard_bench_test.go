@@ -135,23 +135,164 @@ func BenchmarkDashboardQueries(b *testing.B) {
 			return err
 		}},
 		{"gpu-day-rollups", func() error { _, err := st.Rollups(ctx, dashGPU(3), now.Add(-day), now); return err }},
+		// The GPUs tab's charts through the API's query: here the day
+		// comes from raw samples, as compaction never ran.
+		{"gpu-series-hour", func() error {
+			_, err := ReadGPUSeries(ctx, st, now, GPUSeriesQuery{GPUKey: dashGPU(3), Since: now.Add(-time.Hour), Resolution: time.Second})
+			return err
+		}},
+		{"gpu-series-day-uncompacted", func() error {
+			_, err := ReadGPUSeries(ctx, st, now, GPUSeriesQuery{GPUKey: dashGPU(3), Since: now.Add(-day)})
+			return err
+		}},
 	}
 	for _, q := range queries {
-		b.Run(q.name, func(b *testing.B) {
-			var took []time.Duration
-			for b.Loop() {
-				start := time.Now()
-				if err := q.run(); err != nil {
-					b.Fatal(err)
+		b.Run(q.name, func(b *testing.B) { benchQuery(b, q.run) })
+	}
+}
+
+// benchQuery times run in b's loop and reports p50 and p99 besides the
+// mean.
+func benchQuery(b *testing.B, run func() error) {
+	var took []time.Duration
+	for b.Loop() {
+		start := time.Now()
+		if err := run(); err != nil {
+			b.Fatal(err)
+		}
+		took = append(took, time.Since(start))
+	}
+	slices.Sort(took)
+	pct := func(p float64) float64 {
+		return float64(took[min(len(took)-1, int(p*float64(len(took))))].Microseconds()) / 1000
+	}
+	b.ReportMetric(pct(0.50), "p50-ms")
+	b.ReportMetric(pct(0.99), "p99-ms")
+}
+
+// seriesBench is a store as a compacting host holds it: dashGPUs GPUs
+// with the last hour of raw 1 Hz samples and 30 days of per-minute
+// rollups.
+var seriesBench struct {
+	once sync.Once
+	st   *store.Store
+	now  time.Time
+	err  error
+}
+
+func seriesBenchStore(b *testing.B) (*store.Store, time.Time) {
+	b.Helper()
+	seriesBench.once.Do(func() {
+		start := time.Now()
+		seriesBench.st, seriesBench.now, seriesBench.err = buildSeriesBenchStore(b)
+		fmt.Fprintf(os.Stderr, "series bench: %d GPUs, an hour of raw samples and 30 days of rollups stored in %s\n",
+			dashGPUs, time.Since(start).Round(time.Millisecond))
+	})
+	if seriesBench.err != nil {
+		b.Fatal(seriesBench.err)
+	}
+	return seriesBench.st, seriesBench.now
+}
+
+func buildSeriesBenchStore(b *testing.B) (*store.Store, time.Time, error) {
+	ctx := b.Context()
+	dir := os.Getenv(dashDirEnv)
+	if fi, err := os.Stat("/dev/shm"); dir == "" && err == nil && fi.IsDir() {
+		dir = "/dev/shm" // as dashStore: building it does not wait on fsync
+	}
+	dir, err := os.MkdirTemp(dir, "cocoon-series-bench-")
+	if err != nil {
+		return nil, time.Time{}, err
+	}
+	// Not closed: it serves every sub-benchmark of the run.
+	st, err := store.Open(ctx, filepath.Join(dir, store.DefaultFileName))
+	if err != nil {
+		return nil, time.Time{}, err
+	}
+	now := time.Date(2026, 11, 24, 18, 30, 0, 0, time.UTC)
+	for g := range dashGPUs {
+		if err := st.UpsertGPU(ctx, store.GPUSeen{Key: dashGPU(g), LastSeen: now}); err != nil {
+			return nil, time.Time{}, err
+		}
+	}
+	// The rollups come from one sample per GPU and minute, rolled up by
+	// Compact: a rollup row costs a query the same whatever it summarises.
+	batch := make([]store.Sample, 0, 8*1024)
+	flush := func() error {
+		err := st.AddSamples(ctx, batch)
+		batch = batch[:0]
+		return err
+	}
+	const days = 30
+	for m := range days * 24 * 60 {
+		t := now.Add(-days*24*time.Hour + time.Duration(m)*time.Minute)
+		if !t.Before(now.Add(-time.Hour)) {
+			break
+		}
+		for g := range dashGPUs {
+			batch = append(batch, store.Sample{GPUKey: dashGPU(g), Time: t, UtilPct: store.Known(float64(m % 101)),
+				MemUsedMiB: store.Known(40960), TempC: store.Known(float64(55 + m%20)), PowerW: store.Known(550)})
+		}
+		if len(batch) >= cap(batch)-dashGPUs {
+			if err := flush(); err != nil {
+				return nil, time.Time{}, err
+			}
+		}
+	}
+	if err := flush(); err != nil {
+		return nil, time.Time{}, err
+	}
+	if _, err := st.Compact(ctx, now, store.DefaultRawRetention, store.DefaultRollupRetention); err != nil {
+		return nil, time.Time{}, err
+	}
+	for sec := range 3600 {
+		t := now.Add(time.Duration(sec-3600) * time.Second)
+		for g := range dashGPUs {
+			batch = append(batch, store.Sample{GPUKey: dashGPU(g), Time: t, UtilPct: store.Known(float64(sec % 101)),
+				MemUsedMiB: store.Known(40960), TempC: store.Known(float64(55 + sec%20)), PowerW: store.Known(550)})
+		}
+		if len(batch) >= cap(batch)-dashGPUs {
+			if err := flush(); err != nil {
+				return nil, time.Time{}, err
+			}
+		}
+	}
+	if err := flush(); err != nil {
+		return nil, time.Time{}, err
+	}
+	return st, now, nil
+}
+
+// BenchmarkGPUSeries times the GPUs tab's chart reads: one GPUSeries
+// query per GPU for all dashGPUs GPUs (what one refresh of the tab asks),
+// over the last hour at 1 s and over a day (2-minute points from the
+// rollups and the raw hour), and an incremental refresh (the last few
+// seconds).
+func BenchmarkGPUSeries(b *testing.B) {
+	st, now := seriesBenchStore(b)
+	ctx := b.Context()
+	all := func(since time.Time, res time.Duration, want int) func() error {
+		return func() error {
+			for g := range dashGPUs {
+				ps, err := ReadGPUSeries(ctx, st, now, GPUSeriesQuery{GPUKey: dashGPU(g), Since: since, Resolution: res})
+				if err != nil {
+					return err
 				}
-				took = append(took, time.Since(start))
+				if len(ps) < want {
+					return fmt.Errorf("gpu %d: %d points, want at least %d", g, len(ps), want)
+				}
 			}
-			slices.Sort(took)
-			pct := func(p float64) float64 {
-				return float64(took[min(len(took)-1, int(p*float64(len(took))))].Microseconds()) / 1000
-			}
-			b.ReportMetric(pct(0.50), "p50-ms")
-			b.ReportMetric(pct(0.99), "p99-ms")
-		})
+			return nil
+		}
+	}
+	for _, c := range []struct {
+		name string
+		run  func() error
+	}{
+		{"hour-1s-8gpus", all(now.Add(-time.Hour), time.Second, 3599)},
+		{"day-auto-8gpus", all(now.Add(-24*time.Hour), 0, 719)},
+		{"refresh-5s-8gpus", all(now.Add(-5*time.Second), time.Second, 4)},
+	} {
+		b.Run(c.name, func(b *testing.B) { benchQuery(b, c.run) })
 	}
 }

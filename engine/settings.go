@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -38,6 +40,28 @@ type Settings struct {
 	// the worker k/1000 times the base price; a proxy prefers cheaper
 	// workers. 0 is the default, DefaultWorkerCoefficient.
 	WorkerCoefficient int64 `json:"worker_coefficient,omitempty"`
+	// GPUs are the keys (gpu.GPU.Key: a UUID or "pci:" and a bus id) of
+	// the GPUs the workers may use; empty is all of them. A key of a GPU
+	// not present now is kept (the UI flags it): it may come back.
+	GPUs []string `json:"gpus,omitempty"`
+	// IdleAfterMin runs the workers only while nobody uses the computer:
+	// they pause on input and go on once there was none for this many
+	// minutes (1–MaxIdleAfterMin); 0 is off.
+	IdleAfterMin int `json:"idle_after_min,omitempty"`
+	// PauseWhenGPUBusy pauses the workers while a program other than
+	// ours (a game) runs on a GPU in use; they go on a minute after the
+	// last one ended.
+	PauseWhenGPUBusy bool `json:"pause_when_gpu_busy,omitempty"`
+	// PauseAboveW pauses the workers while a GPU in use draws at least
+	// this many watts; 0 turns it off.
+	PauseAboveW int `json:"pause_above_w,omitempty"`
+	// ResumeBelowW resumes them once every GPU in use stayed at or below
+	// it for a minute; at least ResumeMarginW under PauseAboveW.
+	ResumeBelowW int `json:"resume_below_w,omitempty"`
+	// LiteserverConfig is the TON global config (an absolute file path or
+	// an http(s) URL) the liteserver check uses; empty is the worker's or
+	// the wallet's.
+	LiteserverConfig string `json:"liteserver_config,omitempty"`
 }
 
 // Schedule is a weekly working time, in local time.
@@ -62,6 +86,13 @@ const (
 	minTempC      = 40
 	maxTempC      = 120
 	minResumeC    = 20
+	// ResumeMarginW is the least gap between PauseAboveW and ResumeBelowW.
+	ResumeMarginW = 10
+	minPowerW     = 10
+	maxPowerW     = 5000
+	// MaxIdleAfterMin is the longest idle time Settings.IdleAfterMin takes
+	// (a day).
+	MaxIdleAfterMin = 24 * 60
 )
 
 // ErrInvalidSettings is wrapped by the errors of Settings.Validate.
@@ -133,7 +164,55 @@ func (s Settings) Validate() error {
 			return invalidf("the update feed URL %q must be an address such as https://example.org/releases.json", u)
 		}
 	}
+	return s.validateAdded()
+}
+
+// validateAdded checks the GPU choice, the idle, busy and power pauses
+// and the liteserver config.
+func (s Settings) validateAdded() error {
+	seen := make(map[string]bool, len(s.GPUs))
+	for _, k := range s.GPUs {
+		switch {
+		case strings.TrimSpace(k) == "" || strings.TrimSpace(k) != k:
+			return invalidf("a GPU to use is given as %q; give its UUID or pci: and its bus id, such as pci:0000:17:00.0", k)
+		case seen[k]:
+			return invalidf("the GPU %s is listed twice among the GPUs to use", k)
+		}
+		seen[k] = true
+	}
+	if m := s.IdleAfterMin; m < 0 || m > MaxIdleAfterMin {
+		return invalidf("the idle time must be 1 to %d minutes (or off), not %d", MaxIdleAfterMin, m)
+	}
+	if s.PauseAboveW != 0 {
+		if s.PauseAboveW < minPowerW || s.PauseAboveW > maxPowerW {
+			return invalidf("the power limit to pause above must be %d to %d W (or off), not %d", minPowerW, maxPowerW, s.PauseAboveW)
+		}
+		if s.ResumeBelowW < minPowerW {
+			return invalidf("the power to resume below must be at least %d W, not %d", minPowerW, s.ResumeBelowW)
+		}
+		if s.ResumeBelowW > s.PauseAboveW-ResumeMarginW {
+			return invalidf("the power to resume below must be at least %d W under the power limit (%d W), not %d", ResumeMarginW, s.PauseAboveW, s.ResumeBelowW)
+		}
+	} else if s.ResumeBelowW != 0 {
+		return invalidf("the power to resume below is %d W, but the power limit is off; set both or neither", s.ResumeBelowW)
+	}
+	if c := strings.TrimSpace(s.LiteserverConfig); c != "" {
+		if strings.Contains(c, "://") {
+			p, err := url.Parse(c)
+			if err != nil || (p.Scheme != "https" && p.Scheme != "http") || p.Host == "" {
+				return invalidf("the TON config %q must be a file path or an address such as https://ton.org/global.config.json", c)
+			}
+		} else if !strings.HasPrefix(c, "/") && !filepath.IsAbs(c) {
+			return invalidf("the TON config file %q must be an absolute path, such as /etc/ton/global.config.json", c)
+		}
+	}
 	return nil
+}
+
+// UsesGPU reports whether the workers may use the GPU with this key
+// (gpu.GPU.Key): any GPU when GPUs is empty.
+func (s Settings) UsesGPU(key string) bool {
+	return len(s.GPUs) == 0 || slices.Contains(s.GPUs, key)
 }
 
 // parseClock reads "HH:MM" as minutes after midnight.
@@ -197,6 +276,7 @@ func ReadSettings(ctx context.Context, st *store.Store) (Settings, error) {
 // settings in step, in one transaction.
 func WriteSettings(ctx context.Context, st *store.Store, s Settings) error {
 	s.UpdateFeedURL = strings.TrimSpace(s.UpdateFeedURL)
+	s.LiteserverConfig = strings.TrimSpace(s.LiteserverConfig)
 	if err := s.Validate(); err != nil {
 		return err
 	}

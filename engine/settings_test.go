@@ -2,8 +2,10 @@ package engine
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -33,6 +35,22 @@ func TestSettingsValidate(t *testing.T) {
 		{"bad to", Settings{GPUTempLimitC: 85, Schedule: &Schedule{Days: [7]bool{true}, From: "08:00", To: "24:00"}}, "schedule to"},
 		{"same times", Settings{GPUTempLimitC: 85, Schedule: &Schedule{Days: [7]bool{true}, From: "08:00", To: "08:00"}}, "both 08:00"},
 		{"feed scheme", Settings{GPUTempLimitC: 85, UpdateFeedURL: "ftp://x/y"}, "update feed URL"},
+		{"all added", Settings{GPUTempLimitC: 85, GPUs: []string{"GPU-0f1e", "pci:0000:17:00.0"}, IdleAfterMin: 10, PauseWhenGPUBusy: true,
+			PauseAboveW: 400, ResumeBelowW: 350, LiteserverConfig: "https://ton.org/global.config.json"}, ""},
+		{"config file", Settings{GPUTempLimitC: 85, LiteserverConfig: "/etc/ton/global.config.json"}, ""},
+		{"power with margin", Settings{GPUTempLimitC: 85, PauseAboveW: 400, ResumeBelowW: 390}, ""},
+		{"empty GPU key", Settings{GPUTempLimitC: 85, GPUs: []string{""}}, "give its UUID or pci: and its bus id"},
+		{"spaced GPU key", Settings{GPUTempLimitC: 85, GPUs: []string{" GPU-1"}}, "give its UUID"},
+		{"GPU twice", Settings{GPUTempLimitC: 85, GPUs: []string{"GPU-1", "GPU-1"}}, "the GPU GPU-1 is listed twice"},
+		{"idle negative", Settings{GPUTempLimitC: 85, IdleAfterMin: -1}, "the idle time must be 1 to 1440 minutes (or off), not -1"},
+		{"idle too long", Settings{GPUTempLimitC: 85, IdleAfterMin: 1441}, "the idle time must be 1 to 1440 minutes"},
+		{"power low", Settings{GPUTempLimitC: 85, PauseAboveW: 5, ResumeBelowW: 1}, "the power limit to pause above must be 10 to 5000 W (or off), not 5"},
+		{"power high", Settings{GPUTempLimitC: 85, PauseAboveW: 9000, ResumeBelowW: 100}, "power limit to pause above must be 10 to 5000 W"},
+		{"power resume low", Settings{GPUTempLimitC: 85, PauseAboveW: 400, ResumeBelowW: 0}, "the power to resume below must be at least 10 W, not 0"},
+		{"power no margin", Settings{GPUTempLimitC: 85, PauseAboveW: 400, ResumeBelowW: 395}, "the power to resume below must be at least 10 W under the power limit (400 W), not 395"},
+		{"power resume without pause", Settings{GPUTempLimitC: 85, ResumeBelowW: 300}, "the power limit is off; set both or neither"},
+		{"config scheme", Settings{GPUTempLimitC: 85, LiteserverConfig: "ftp://ton.org/global.config.json"}, "must be a file path or an address"},
+		{"config relative", Settings{GPUTempLimitC: 85, LiteserverConfig: "global.config.json"}, "must be an absolute path"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -92,7 +110,7 @@ func openSettingsStore(t *testing.T) *store.Store {
 func TestSettingsStorage(t *testing.T) {
 	ctx := context.Background()
 	db := openSettingsStore(t)
-	if s, err := ReadSettings(ctx, db); err != nil || s != DefaultSettings() {
+	if s, err := ReadSettings(ctx, db); err != nil || !reflect.DeepEqual(s, DefaultSettings()) {
 		t.Fatalf("nothing stored: %+v, %v", s, err)
 	}
 	// Before the first save the older single settings are read in.
@@ -115,7 +133,7 @@ func TestSettingsStorage(t *testing.T) {
 		t.Fatalf("ReadSettings() = %+v, %v", got, err)
 	}
 	got.Schedule, want.Schedule = nil, nil
-	if got != want {
+	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("ReadSettings() = %+v, want %+v", got, want)
 	}
 	for k, v := range map[string]string{SettingAlertGPUTempC: "90", SettingUpdateFeedURL: "https://mirror.example/feed.json"} {
@@ -149,13 +167,13 @@ func TestServiceSetSettingsIsLive(t *testing.T) {
 	if err := s.SetSettings(ctx, set); err != nil {
 		t.Fatal(err)
 	}
-	if got, err := s.Settings(ctx); err != nil || got != set {
+	if got, err := s.Settings(ctx); err != nil || !reflect.DeepEqual(got, set) {
 		t.Fatalf("Settings() = %+v, %v", got, err)
 	}
 	s.mu.Lock()
 	limit := s.alerts.gpuLimitC
 	s.mu.Unlock()
-	if limit != 72 || s.currentSettings() != set {
+	if limit != 72 || !reflect.DeepEqual(s.currentSettings(), set) {
 		t.Errorf("not applied: alert limit %d, settings %+v", limit, s.currentSettings())
 	}
 }
@@ -202,5 +220,51 @@ func TestAutoPauseThroughTheService(t *testing.T) {
 	s.syncPause(ctx)
 	if p, _ := ReadPause(ctx, db); p == nil || p.Auto || p.Reason != "mine" {
 		t.Errorf("stored user pause %+v", p)
+	}
+}
+
+// TestSettingsJSON: the added fields survive the stored form, and JSON
+// written before they existed reads with them off.
+func TestSettingsJSON(t *testing.T) {
+	ctx := context.Background()
+	db := openSettingsStore(t)
+	want := Settings{GPUTempLimitC: 85, GPUs: []string{"GPU-0f1e", "pci:0000:17:00.0"}, IdleAfterMin: 15, PauseWhenGPUBusy: true,
+		PauseAboveW: 400, ResumeBelowW: 350, LiteserverConfig: " /etc/ton/global.config.json "}
+	if err := WriteSettings(ctx, db, want); err != nil {
+		t.Fatal(err)
+	}
+	got, err := ReadSettings(ctx, db)
+	want.LiteserverConfig = "/etc/ton/global.config.json" // trimmed when written
+	if err != nil || !reflect.DeepEqual(got, want) {
+		t.Fatalf("ReadSettings() = %+v, %v; want %+v", got, err, want)
+	}
+
+	old := `{"gpu_temp_limit_c":80,"pause_above_c":86,"resume_below_c":78,"update_feed_url":"https://mirror.example/feed.json","worker_coefficient":1200}`
+	if err := db.SetSetting(ctx, SettingApp, old); err != nil {
+		t.Fatal(err)
+	}
+	got, err = ReadSettings(ctx, db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantOld := Settings{GPUTempLimitC: 80, PauseAboveC: 86, ResumeBelowC: 78, UpdateFeedURL: "https://mirror.example/feed.json", WorkerCoefficient: 1200}
+	if !reflect.DeepEqual(got, wantOld) || got.Validate() != nil {
+		t.Fatalf("older JSON read as %+v (valid: %v), want %+v", got, got.Validate(), wantOld)
+	}
+	if !got.UsesGPU("GPU-any") {
+		t.Error("older settings (no GPUs listed) do not use every GPU")
+	}
+	if want.UsesGPU("GPU-other") || !want.UsesGPU("pci:0000:17:00.0") {
+		t.Error("UsesGPU does not follow the list")
+	}
+	// Off fields are left out of the JSON, as older versions wrote it.
+	b, err := json.Marshal(DefaultSettings())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []string{"gpus", "idle_after_min", "pause_when_gpu_busy", "pause_above_w", "resume_below_w", "liteserver_config"} {
+		if strings.Contains(string(b), k) {
+			t.Errorf("the defaults' JSON %s has %q", b, k)
+		}
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"archive/zip"
 	"context"
 	"encoding/csv"
+	"fmt"
 	"io"
 	"strings"
 	"sync"
@@ -21,18 +22,21 @@ import (
 // Fake answers with the report, inventory and state it holds, and lets a
 // test publish events.
 type Fake struct {
-	mu        sync.Mutex
-	state     engine.State
-	report    hostcheck.Report
-	inventory gpu.Inventory
-	checkErr  error
-	series    []engine.EarningsBucket
-	subs      []chan engine.Event
-	logs      map[engine.LogSource][]string
-	logQuery  engine.LogQuery
-	diags     int
-	diagAddrs bool
-	settings  engine.Settings
+	mu            sync.Mutex
+	state         engine.State
+	report        hostcheck.Report
+	inventory     gpu.Inventory
+	checkErr      error
+	series        []engine.EarningsBucket
+	gpuSeries     map[string][]engine.GPUPoint
+	activity      map[int][]engine.ActivityPoint
+	seriesQueries int // GPUSeries and ActivitySeries calls
+	subs          []chan engine.Event
+	logs          map[engine.LogSource][]string
+	logQuery      engine.LogQuery
+	diags         int
+	diagAddrs     bool
+	settings      engine.Settings
 	// SetSettingsCalls counts SetSettings calls that stored settings.
 	SetSettingsCalls int
 	// Checks counts Check calls.
@@ -203,6 +207,81 @@ func (f *Fake) EarningsSeries(_ context.Context, since time.Time, _ time.Duratio
 	for _, b := range f.series {
 		if !b.Start.Before(since) {
 			out = append(out, b)
+		}
+	}
+	return out, nil
+}
+
+// SetGPUSeries sets the points GPUSeries answers with for the GPU key;
+// nil forgets the GPU (GPUSeries then answers engine.ErrUnknownGPU).
+func (f *Fake) SetGPUSeries(key string, ps []engine.GPUPoint) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.gpuSeries == nil {
+		f.gpuSeries = map[string][]engine.GPUPoint{}
+	}
+	if ps == nil {
+		delete(f.gpuSeries, key)
+		return
+	}
+	f.gpuSeries[key] = append([]engine.GPUPoint(nil), ps...)
+}
+
+// SeriesQueries returns how many GPUSeries and ActivitySeries calls were
+// made.
+func (f *Fake) SeriesQueries() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.seriesQueries
+}
+
+// GPUSeries implements engine.API: the points set with SetGPUSeries at or
+// after q.Since (the resolution is not used). A GPU of the inventory with
+// no points set answers none; any other GPU without points is
+// engine.ErrUnknownGPU.
+func (f *Fake) GPUSeries(_ context.Context, q engine.GPUSeriesQuery) ([]engine.GPUPoint, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.seriesQueries++
+	ps, ok := f.gpuSeries[q.GPUKey]
+	if !ok {
+		for _, g := range f.inventory.GPUs {
+			ok = ok || g.Key() == q.GPUKey
+		}
+		if !ok {
+			return nil, fmt.Errorf("%w: %q", engine.ErrUnknownGPU, q.GPUKey)
+		}
+	}
+	var out []engine.GPUPoint
+	for _, p := range ps {
+		if !p.Time.Before(q.Since) {
+			out = append(out, p)
+		}
+	}
+	return out, nil
+}
+
+// SetActivitySeries sets the points ActivitySeries answers with for the
+// instance.
+func (f *Fake) SetActivitySeries(instance int, ps []engine.ActivityPoint) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.activity == nil {
+		f.activity = map[int][]engine.ActivityPoint{}
+	}
+	f.activity[instance] = append([]engine.ActivityPoint(nil), ps...)
+}
+
+// ActivitySeries implements engine.API: the points set with
+// SetActivitySeries at or after since (bucket is not used).
+func (f *Fake) ActivitySeries(_ context.Context, instance int, since time.Time, _ time.Duration) ([]engine.ActivityPoint, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.seriesQueries++
+	var out []engine.ActivityPoint
+	for _, p := range f.activity[instance] {
+		if !p.Time.Before(since) {
+			out = append(out, p)
 		}
 	}
 	return out, nil

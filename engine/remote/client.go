@@ -579,6 +579,32 @@ func (c *Client) EarningsSeries(ctx context.Context, since time.Time, bucket tim
 	return engineBuckets(ws), nil
 }
 
+// GPUSeries implements engine.API.
+func (c *Client) GPUSeries(ctx context.Context, q engine.GPUSeriesQuery) ([]engine.GPUPoint, error) {
+	v := url.Values{"gpu": {q.GPUKey}, "since": {q.Since.Format(time.RFC3339Nano)}}
+	if q.Resolution != 0 {
+		v.Set("resolution", q.Resolution.String())
+	}
+	var w wireGPUSeries
+	if err := c.getJSON(ctx, "/v1/gpus/series?"+v.Encode(), &w); err != nil {
+		return nil, err
+	}
+	return w.engine()
+}
+
+// ActivitySeries implements engine.API.
+func (c *Client) ActivitySeries(ctx context.Context, instance int, since time.Time, bucket time.Duration) ([]engine.ActivityPoint, error) {
+	v := url.Values{"instance": {strconv.Itoa(instance)}, "since": {since.Format(time.RFC3339Nano)}}
+	if bucket != 0 {
+		v.Set("bucket", bucket.String())
+	}
+	var w wireActivitySeries
+	if err := c.getJSON(ctx, "/v1/activity/series?"+v.Encode(), &w); err != nil {
+		return nil, err
+	}
+	return w.engine()
+}
+
 // ExportLedgerCSV implements engine.API: the CSV is copied to w as it
 // arrives. A download that breaks off is an error, never a short file
 // reported as complete.

@@ -47,6 +47,12 @@ func (disconnected) Payout(context.Context) ([]engine.TargetResult, error) {
 func (disconnected) EarningsSeries(context.Context, time.Time, time.Duration) ([]engine.EarningsBucket, error) {
 	return nil, ErrNotConnected
 }
+func (disconnected) GPUSeries(context.Context, engine.GPUSeriesQuery) ([]engine.GPUPoint, error) {
+	return nil, ErrNotConnected
+}
+func (disconnected) ActivitySeries(context.Context, int, time.Time, time.Duration) ([]engine.ActivityPoint, error) {
+	return nil, ErrNotConnected
+}
 func (disconnected) ExportLedgerCSV(context.Context, io.Writer, time.Time) error {
 	return ErrNotConnected
 }

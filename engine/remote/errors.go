@@ -61,6 +61,8 @@ var sentinels = []sentinel{
 	{"store_bad_path", store.ErrBadPath, http.StatusServiceUnavailable},
 	{"invalid", store.ErrInvalid, http.StatusBadRequest},
 	{"bad_log_query", engine.ErrBadLogQuery, http.StatusBadRequest},
+	{"bad_series_query", engine.ErrBadSeriesQuery, http.StatusBadRequest},
+	{"unknown_gpu", engine.ErrUnknownGPU, http.StatusNotFound},
 	{"invalid_settings", engine.ErrInvalidSettings, http.StatusBadRequest},
 	{"invalid_wallet_setup", engine.ErrInvalidWalletSetup, http.StatusBadRequest},
 	{"local_only", ErrLocalOnly, http.StatusForbidden},

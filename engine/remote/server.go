@@ -84,6 +84,7 @@ var routes = map[string]string{
 	"/v1/earnings/series": http.MethodGet, "/v1/ledger.csv": http.MethodGet, "/v1/show": http.MethodPost,
 	"/v1/logs": http.MethodGet, "/v1/diag": http.MethodPost, "/v1/settings": http.MethodGet + ", " + http.MethodPut,
 	"/v1/wallet": http.MethodGet, "/v1/wallet/setup": http.MethodPost,
+	"/v1/gpus/series": http.MethodGet, "/v1/activity/series": http.MethodGet,
 }
 
 // Handler returns the API's HTTP handler. With authRequired every request
@@ -102,6 +103,8 @@ func (s *Server) Handler(authRequired bool) http.Handler {
 	mux.HandleFunc("POST /v1/payout", s.payout)
 	mux.HandleFunc("GET /v1/earnings/series", s.series)
 	mux.HandleFunc("GET /v1/ledger.csv", s.ledger)
+	mux.HandleFunc("GET /v1/gpus/series", s.gpuSeries)
+	mux.HandleFunc("GET /v1/activity/series", s.activitySeries)
 	mux.HandleFunc("POST /v1/show", s.show)
 	mux.HandleFunc("GET /v1/logs", s.logs)
 	mux.HandleFunc("POST /v1/diag", s.diag)
@@ -315,6 +318,63 @@ func (s *Server) series(w http.ResponseWriter, r *http.Request) {
 		bs = []engine.EarningsBucket{}
 	}
 	s.reply(w, r, toWireBuckets(bs))
+}
+
+// gpuSeries answers GET /v1/gpus/series?gpu=KEY&since=T[&resolution=D].
+func (s *Server) gpuSeries(w http.ResponseWriter, r *http.Request) {
+	since, ok := s.since(w, r)
+	if !ok {
+		return
+	}
+	res, ok := s.duration(w, r, "resolution")
+	if !ok {
+		return
+	}
+	ps, err := s.api.GPUSeries(r.Context(), engine.GPUSeriesQuery{GPUKey: r.URL.Query().Get("gpu"), Since: since, Resolution: res})
+	if err != nil {
+		s.failErr(w, r, err, nil)
+		return
+	}
+	s.reply(w, r, toWireGPUSeries(ps))
+}
+
+// activitySeries answers GET /v1/activity/series?instance=N&since=T[&bucket=D].
+func (s *Server) activitySeries(w http.ResponseWriter, r *http.Request) {
+	since, ok := s.since(w, r)
+	if !ok {
+		return
+	}
+	bucket, ok := s.duration(w, r, "bucket")
+	if !ok {
+		return
+	}
+	x := r.URL.Query().Get("instance")
+	instance, err := strconv.Atoi(x)
+	if err != nil {
+		s.fail(w, r, http.StatusBadRequest, codeBadRequest, fmt.Sprintf("instance %q is not a whole number", x))
+		return
+	}
+	ps, err := s.api.ActivitySeries(r.Context(), instance, since, bucket)
+	if err != nil {
+		s.failErr(w, r, err, nil)
+		return
+	}
+	s.reply(w, r, toWireActivitySeries(ps))
+}
+
+// duration reads an optional duration query parameter (such as 1s); a
+// missing one is zero.
+func (s *Server) duration(w http.ResponseWriter, r *http.Request, name string) (time.Duration, bool) {
+	v := r.URL.Query().Get(name)
+	if v == "" {
+		return 0, true
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil {
+		s.fail(w, r, http.StatusBadRequest, codeBadRequest, fmt.Sprintf("%s %q is not a duration such as 1s", name, v))
+		return 0, false
+	}
+	return d, true
 }
 
 // since reads the since query parameter (RFC 3339).

@@ -2,7 +2,9 @@ package remote
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -14,6 +16,19 @@ func TestWireSettingsRoundTrip(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			checkSame(t, in, roundTrip(t, in, toWireSettings, wireSettings.engine))
 		})
+	}
+	// A peer from before the added fields sends none of them: they are off.
+	var w wireSettings
+	old := `{"gpu_temp_limit_c":80,"pause_above_c":0,"resume_below_c":0,"schedule":null,"update_feed_url":""}`
+	if err := json.Unmarshal([]byte(old), &w); err != nil {
+		t.Fatal(err)
+	}
+	if got := w.engine(); !reflect.DeepEqual(got, engine.Settings{GPUTempLimitC: 80}) || got.Validate() != nil {
+		t.Errorf("older wire settings read as %+v", got)
+	}
+	// The added fields are all filled (the round trip above covers them).
+	if f := filled[engine.Settings](t); len(f.GPUs) == 0 || f.IdleAfterMin == 0 || !f.PauseWhenGPUBusy || f.PauseAboveW == 0 || f.ResumeBelowW == 0 || f.LiteserverConfig == "" {
+		t.Fatalf("the filler left an added field empty: %+v", f)
 	}
 	// The pause's Auto and Reason travel with the state.
 	st := filled[engine.State](t)
@@ -30,11 +45,13 @@ func TestSettingsThroughTheClient(t *testing.T) {
 			c := clientOver(t, transport, srv)
 			ctx := context.Background()
 			got, err := c.Settings(ctx)
-			if err != nil || got != engine.DefaultSettings() {
+			if err != nil || !reflect.DeepEqual(got, engine.DefaultSettings()) {
 				t.Fatalf("Settings() = %+v, %v", got, err)
 			}
 			want := engine.Settings{GPUTempLimitC: 80, PauseAboveC: 84, ResumeBelowC: 78, UpdateFeedURL: "https://mirror.example/feed.json",
-				Schedule: &engine.Schedule{Days: [7]bool{false, true, true, true, true, true, false}, From: "22:00", To: "06:00"}}
+				Schedule: &engine.Schedule{Days: [7]bool{false, true, true, true, true, true, false}, From: "22:00", To: "06:00"},
+				GPUs:     []string{"GPU-0f1e", "pci:0000:17:00.0"}, IdleAfterMin: 15, PauseWhenGPUBusy: true, PauseAboveW: 400, ResumeBelowW: 350,
+				LiteserverConfig: "https://ton.org/global.config.json"}
 			if err := c.SetSettings(ctx, want); err != nil {
 				t.Fatalf("SetSettings: %v", err)
 			}
@@ -43,8 +60,8 @@ func TestSettingsThroughTheClient(t *testing.T) {
 				t.Fatalf("the engine holds %+v after %d saves", stored, n)
 			}
 			got, err = c.Settings(ctx)
-			if err != nil || got.Schedule == nil || *got.Schedule != *want.Schedule || got.PauseAboveC != 84 || got.ResumeBelowC != 78 {
-				t.Fatalf("Settings() = %+v, %v", got, err)
+			if err != nil || !reflect.DeepEqual(got, want) || !reflect.DeepEqual(stored, want) {
+				t.Fatalf("Settings() = %+v, %v; stored %+v; want %+v", got, err, stored, want)
 			}
 			bad := want
 			bad.ResumeBelowC = 83

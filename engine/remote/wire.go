@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"strconv"
 	"time"
 
@@ -454,6 +455,14 @@ type wireSettings struct {
 	// WorkerCoefficient is left out by older servers and clients: 0, the
 	// default.
 	WorkerCoefficient int64 `json:"worker_coefficient,omitempty"`
+	// The fields below are left out by older servers and clients: off
+	// (all GPUs, no idle, busy or power pause, the default TON config).
+	GPUs             []string `json:"gpus,omitempty"`
+	IdleAfterMin     int      `json:"idle_after_min,omitempty"`
+	PauseWhenGPUBusy bool     `json:"pause_when_gpu_busy,omitempty"`
+	PauseAboveW      int      `json:"pause_above_w,omitempty"`
+	ResumeBelowW     int      `json:"resume_below_w,omitempty"`
+	LiteserverConfig string   `json:"liteserver_config,omitempty"`
 }
 
 // wireSchedule is engine.Schedule; Days[0] is Sunday.
@@ -465,7 +474,8 @@ type wireSchedule struct {
 
 func toWireSettings(s engine.Settings) wireSettings {
 	w := wireSettings{GPUTempLimitC: s.GPUTempLimitC, PauseAboveC: s.PauseAboveC, ResumeBelowC: s.ResumeBelowC, UpdateFeedURL: s.UpdateFeedURL,
-		WorkerCoefficient: s.WorkerCoefficient}
+		WorkerCoefficient: s.WorkerCoefficient, GPUs: slices.Clone(s.GPUs), IdleAfterMin: s.IdleAfterMin, PauseWhenGPUBusy: s.PauseWhenGPUBusy,
+		PauseAboveW: s.PauseAboveW, ResumeBelowW: s.ResumeBelowW, LiteserverConfig: s.LiteserverConfig}
 	if sc := s.Schedule; sc != nil {
 		w.Schedule = &wireSchedule{Days: sc.Days, From: sc.From, To: sc.To}
 	}
@@ -474,7 +484,8 @@ func toWireSettings(s engine.Settings) wireSettings {
 
 func (w wireSettings) engine() engine.Settings {
 	s := engine.Settings{GPUTempLimitC: w.GPUTempLimitC, PauseAboveC: w.PauseAboveC, ResumeBelowC: w.ResumeBelowC, UpdateFeedURL: w.UpdateFeedURL,
-		WorkerCoefficient: w.WorkerCoefficient}
+		WorkerCoefficient: w.WorkerCoefficient, GPUs: slices.Clone(w.GPUs), IdleAfterMin: w.IdleAfterMin, PauseWhenGPUBusy: w.PauseWhenGPUBusy,
+		PauseAboveW: w.PauseAboveW, ResumeBelowW: w.ResumeBelowW, LiteserverConfig: w.LiteserverConfig}
 	if sc := w.Schedule; sc != nil {
 		s.Schedule = &engine.Schedule{Days: sc.Days, From: sc.From, To: sc.To}
 	}
@@ -589,4 +600,101 @@ func toWireWalletSetupResult(r engine.WalletSetupResult) wireWalletSetupResult {
 
 func (w wireWalletSetupResult) engine() engine.WalletSetupResult {
 	return engine.WalletSetupResult{Wallet: w.Wallet.engine(), Phrase: w.Phrase, Warnings: w.Warnings, NodeKeyCreated: w.NodeKeyCreated}
+}
+
+// wireNum is a reading that may be unknown: NaN (and ±Inf) travel as
+// null, which JSON numbers cannot hold.
+type wireNum float64
+
+func (n wireNum) MarshalJSON() ([]byte, error) {
+	if f := float64(n); math.IsNaN(f) || math.IsInf(f, 0) {
+		return []byte("null"), nil
+	}
+	return strconv.AppendFloat(nil, float64(n), 'g', -1, 64), nil
+}
+
+func (n *wireNum) UnmarshalJSON(b []byte) error {
+	if string(b) == "null" {
+		*n = wireNum(math.NaN())
+		return nil
+	}
+	f, err := strconv.ParseFloat(string(b), 64)
+	if err != nil {
+		return fmt.Errorf("reading %q is not a number or null", b)
+	}
+	*n = wireNum(f)
+	return nil
+}
+
+// wireGPUSeries is []engine.GPUPoint by column, which keeps a day's or an
+// hour's series small: times in unix milliseconds (bucket starts are
+// whole milliseconds), unknown readings null. The columns are equally long.
+type wireGPUSeries struct {
+	TimeMS []int64   `json:"t_ms"`
+	Util   []wireNum `json:"util_pct"`
+	Mem    []wireNum `json:"mem_used_mib"`
+	Temp   []wireNum `json:"temp_c"`
+	Power  []wireNum `json:"power_w"`
+}
+
+func toWireGPUSeries(ps []engine.GPUPoint) wireGPUSeries {
+	n := len(ps)
+	w := wireGPUSeries{TimeMS: make([]int64, n), Util: make([]wireNum, n), Mem: make([]wireNum, n), Temp: make([]wireNum, n), Power: make([]wireNum, n)}
+	for i, p := range ps {
+		w.TimeMS[i] = p.Time.UnixMilli()
+		w.Util[i], w.Mem[i], w.Temp[i], w.Power[i] = wireNum(p.UtilPct), wireNum(p.MemUsedMiB), wireNum(p.TempC), wireNum(p.PowerW)
+	}
+	return w
+}
+
+func (w wireGPUSeries) engine() ([]engine.GPUPoint, error) {
+	n := len(w.TimeMS)
+	if len(w.Util) != n || len(w.Mem) != n || len(w.Temp) != n || len(w.Power) != n {
+		return nil, errors.New("the GPU series' columns differ in length")
+	}
+	if n == 0 {
+		return nil, nil
+	}
+	out := make([]engine.GPUPoint, n)
+	for i := range out {
+		out[i] = engine.GPUPoint{Time: time.UnixMilli(w.TimeMS[i]).UTC(), UtilPct: float64(w.Util[i]), MemUsedMiB: float64(w.Mem[i]),
+			TempC: float64(w.Temp[i]), PowerW: float64(w.Power[i])}
+	}
+	return out, nil
+}
+
+// wireActivitySeries is []engine.ActivityPoint by column, like
+// wireGPUSeries.
+type wireActivitySeries struct {
+	TimeMS      []int64   `json:"t_ms"`
+	Requests    []wireNum `json:"requests_per_s"`
+	Tokens      []wireNum `json:"tokens_per_s"`
+	Success     []wireNum `json:"success_rate"`
+	Concurrency []wireNum `json:"concurrency"`
+}
+
+func toWireActivitySeries(ps []engine.ActivityPoint) wireActivitySeries {
+	n := len(ps)
+	w := wireActivitySeries{TimeMS: make([]int64, n), Requests: make([]wireNum, n), Tokens: make([]wireNum, n), Success: make([]wireNum, n), Concurrency: make([]wireNum, n)}
+	for i, p := range ps {
+		w.TimeMS[i] = p.Time.UnixMilli()
+		w.Requests[i], w.Tokens[i], w.Success[i], w.Concurrency[i] = wireNum(p.RequestsPerS), wireNum(p.TokensPerS), wireNum(p.SuccessRate), wireNum(p.Concurrency)
+	}
+	return w
+}
+
+func (w wireActivitySeries) engine() ([]engine.ActivityPoint, error) {
+	n := len(w.TimeMS)
+	if len(w.Requests) != n || len(w.Tokens) != n || len(w.Success) != n || len(w.Concurrency) != n {
+		return nil, errors.New("the activity series' columns differ in length")
+	}
+	if n == 0 {
+		return nil, nil
+	}
+	out := make([]engine.ActivityPoint, n)
+	for i := range out {
+		out[i] = engine.ActivityPoint{Time: time.UnixMilli(w.TimeMS[i]).UTC(), RequestsPerS: float64(w.Requests[i]), TokensPerS: float64(w.Tokens[i]),
+			SuccessRate: float64(w.Success[i]), Concurrency: float64(w.Concurrency[i])}
+	}
+	return out, nil
 }
