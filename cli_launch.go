@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/cocoon-provider/cocoon-provider/attest/gpucc"
 	"github.com/cocoon-provider/cocoon-provider/engine"
@@ -20,10 +21,12 @@ import (
 	"github.com/cocoon-provider/cocoon-provider/engine/hostcheck"
 	"github.com/cocoon-provider/cocoon-provider/engine/launch"
 	"github.com/cocoon-provider/cocoon-provider/engine/release"
+	"github.com/cocoon-provider/cocoon-provider/wallet"
 )
 
-// cmdLaunch prints the production launch plan; the launch itself is not
-// enabled in this build.
+// cmdLaunch prints the launch plan (production, or with --test or
+// --fake-ton a debug launch); the launch itself is not enabled in this
+// build.
 func cmdLaunch(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("launch", stderr)
 	var c common
@@ -33,6 +36,10 @@ func cmdLaunch(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	version := fs.String("release", "", "worker release version (default the current one)")
 	gpus := fs.String("gpus", "", "GPUs to run workers on: all, or indices such as 0,1 (default the one worker.conf names, else all)")
 	asJSON := fs.Bool("json", false, "print the plan as JSON")
+	test := fs.Bool("test", false, "plan a test launch (the official --test): test images, debug keys, no seal server; a different image hash the network does not accept, for debugging only")
+	fakeTON := fs.Bool("fake-ton", false, "plan a fake-TON launch (the official --fake-ton): the spec rewritten to run without TON; a different image hash the network does not accept, for debugging only")
+	checkLite := fs.Bool("check-liteservers", false, "ask the TON config's liteservers whether they answer (the only network access of a dry run)")
+	liteTimeout := fs.Duration("liteserver-timeout", wallet.DefaultLiteserverTimeout, "with --check-liteservers: per liteserver, connect and answer within this")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -44,7 +51,11 @@ func cmdLaunch(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		fmt.Fprintln(stderr, "Run `cocoon-provider launch --dry-run` to see every step it would take and what this host lacks.")
 		return exitError(2)
 	}
-	cfg := launch.Config{Release: *version, QEMU: c.qemu, Getenv: os.Getenv}
+	if *liteTimeout <= 0 || *liteTimeout > time.Minute {
+		return fmt.Errorf("--liteserver-timeout %s: give more than 0 and at most 1m", *liteTimeout)
+	}
+	cfg := launch.Config{Release: *version, QEMU: c.qemu, Getenv: os.Getenv,
+		Test: *test, FakeTON: *fakeTON, CheckLiteservers: *checkLite, LiteserverTimeout: *liteTimeout}
 	var err error
 	if cfg.AllGPUs, cfg.GPUs, err = parseGPUs(*gpus); err != nil {
 		return err
@@ -147,6 +158,12 @@ func (h *localHost) Releases() launch.Releases {
 		return nil
 	}
 	return m
+}
+
+// CheckLiteservers asks the liteservers over the network; the plan calls
+// it only with --check-liteservers.
+func (h *localHost) CheckLiteservers(ctx context.Context, configJSON []byte, timeout time.Duration) ([]wallet.LiteserverHealth, error) {
+	return launch.CheckLiteservers(ctx, configJSON, timeout)
 }
 
 var _ launch.Host = (*localHost)(nil)

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -45,6 +46,38 @@ func TestLaunchFlags(t *testing.T) {
 	var out, errb bytes.Buffer
 	if code := run([]string{"launch", "--dry-run", "--gpus", "x", "--data-dir", t.TempDir()}, &out, &errb); code != 1 || !strings.Contains(errb.String(), "--gpus") {
 		t.Errorf("bad --gpus: exit %d, %s", code, errb.String())
+	}
+}
+
+// TestLaunchDebugModes: --test and --fake-ton plan a debug launch, and
+// the plan says the network will not accept it. The data directory is
+// empty, so the plan is blocked; it is printed all the same.
+func TestLaunchDebugModes(t *testing.T) {
+	for flags, want := range map[string]string{
+		"--test":              "Launch plan in test mode",
+		"--fake-ton":          "Launch plan in fake-TON mode",
+		"--test --fake-ton":   "Launch plan in test and fake-TON mode",
+		"--check-liteservers": "Production launch plan",
+	} {
+		var out, errb bytes.Buffer
+		// A QEMU that is not there: the host check runs no test guest.
+		noQEMU := filepath.Join(t.TempDir(), "no-qemu")
+		args := append([]string{"launch", "--dry-run", "--data-dir", t.TempDir(), "--qemu", noQEMU}, strings.Fields(flags)...)
+		run(args, &out, &errb)
+		got := out.String()
+		if !strings.Contains(got, want) {
+			t.Errorf("%s: plan lacks %q:\n%s%s", flags, want, got, errb.String())
+		}
+		if debug := flags != "--check-liteservers"; debug != strings.Contains(got, "the network will not accept this worker") {
+			t.Errorf("%s: debug warning shown = %v:\n%s", flags, !debug, got)
+		}
+		if !strings.Contains(got, "Check the TON liteservers") {
+			t.Errorf("%s: no liteserver step:\n%s", flags, got)
+		}
+	}
+	var out, errb bytes.Buffer
+	if code := run([]string{"launch", "--dry-run", "--liteserver-timeout", "0s", "--data-dir", t.TempDir()}, &out, &errb); code != 1 || !strings.Contains(errb.String(), "--liteserver-timeout") {
+		t.Errorf("bad --liteserver-timeout: exit %d, %s", code, errb.String())
 	}
 }
 

@@ -13,6 +13,17 @@
 // files, creating disks, running commands); Plan never calls them, and
 // the tests hold it to that with a Host whose effects fail the test.
 //
+// Config.Test and Config.FakeTON (or worker.conf's test and fake_ton)
+// plan the official launcher's debug modes (worker interface §3.3): test
+// images, cocoon_debug/cocoon_fake_ton on the kernel command line, no
+// seal server in test mode, and with fake TON the spec template rewritten
+// by worker.RewriteSpecForFakeTON. Such a launch measures another image
+// hash, which the network does not accept; the plan says so.
+//
+// The plan names the TON config whose liteservers the worker will use;
+// only with Config.CheckLiteservers does it ask them (Host.CheckLiteservers),
+// the one network access a plan makes.
+//
 // A step that cannot be taken carries its blocking reasons; Text words
 // the plan as "would do" or "blocked because …".
 package launch

@@ -4,10 +4,12 @@ import (
 	"context"
 	"errors"
 	"io/fs"
+	"time"
 
 	"github.com/cocoon-provider/cocoon-provider/engine/helper"
 	"github.com/cocoon-provider/cocoon-provider/engine/hostcheck"
 	"github.com/cocoon-provider/cocoon-provider/engine/release"
+	"github.com/cocoon-provider/cocoon-provider/wallet"
 )
 
 // ErrNotEnabled is what a Host's effects return in this build: the
@@ -15,8 +17,9 @@ import (
 var ErrNotEnabled = errors.New("the production launch is not enabled in this build; use --dry-run to see what it would do")
 
 // Host is the machine a launch is planned for. Plan only reads it: FS,
-// Check, CCMode, CCTool and Releases. The Effects are there for the step
-// that will carry a plan out; Plan never calls them.
+// Check, CCMode, CCTool and Releases, and CheckLiteservers when asked to.
+// The Effects are there for the step that will carry a plan out; Plan
+// never calls them.
 type Host interface {
 	// FS is the host's file system from its root ("/" on a real host).
 	// Absolute host paths are looked up without their leading slash.
@@ -35,7 +38,24 @@ type Host interface {
 	// Releases lists the worker releases on the host; nil when none were
 	// ever fetched.
 	Releases() Releases
+	// CheckLiteservers asks every liteserver of the TON global config
+	// configJSON for its last masterchain block, each within timeout, and
+	// reports them in config order (wallet.CheckLiteservers on a real
+	// host); only a config that cannot be parsed is an error. It is the
+	// one thing a plan does over the network, and Plan calls it only when
+	// Config.CheckLiteservers is set.
+	CheckLiteservers(ctx context.Context, configJSON []byte, timeout time.Duration) ([]wallet.LiteserverHealth, error)
 	Effects
+}
+
+// CheckLiteservers is Host.CheckLiteservers over the network:
+// wallet.CheckLiteservers on the parsed config.
+func CheckLiteservers(ctx context.Context, configJSON []byte, timeout time.Duration) ([]wallet.LiteserverHealth, error) {
+	cfg, err := wallet.ParseGlobalConfig(configJSON)
+	if err != nil {
+		return nil, err
+	}
+	return wallet.CheckLiteservers(ctx, cfg, timeout), nil
 }
 
 // Releases is the part of a release.Manager a plan reads.

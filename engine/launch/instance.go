@@ -104,14 +104,21 @@ func (p *planner) bindStep(num func(Step) Step, in Instance) error {
 }
 
 // specStep: the 9p share, template + measured TON config base + runtime
-// part (§2.3, §2.4).
+// part (§2.3, §2.4); with fake TON the template rewritten, the fake root
+// config added and no TON config (§3.3).
 func (p *planner) specStep(k int, in Instance) Step {
 	s := Step{Kind: KindSpecShare, Title: "Write the spec share " + in.SpecDir + " (built next to it, renamed into place)"}
 	s.Blocked = append(s.Blocked, p.failed("data_dir")...)
+	var ft *fakeTON
 	if p.rel == nil {
 		s.Blocked = append(s.Blocked, "no worker release to take the spec template from")
 	} else {
 		tmpl := path.Join(p.relRoot, templateDir)
+		if p.fakeTON {
+			o, blocked := p.fakeTONOverlay(tmpl)
+			ft = &o
+			s.Blocked = append(s.Blocked, blocked...)
+		}
 		err := fs.WalkDir(p.fsys, rel(tmpl), func(name string, d fs.DirEntry, err error) error {
 			if err != nil || d.IsDir() {
 				return err
@@ -128,32 +135,36 @@ func (p *planner) specStep(k int, in Instance) Step {
 			if inner == worker.RuntimeVarsFile {
 				return fmt.Errorf("the template holds %s, which must be generated", inner)
 			}
-			s.Files = append(s.Files, File{Path: path.Join(in.SpecDir, inner), Mode: mode, From: from, Note: "template, measured"})
+			f := File{Path: path.Join(in.SpecDir, inner), Mode: mode, From: from, Note: "template, measured"}
+			if e, ok := ft.edit(inner); ok {
+				f.Note = "template, rewritten for fake TON (" + strings.TrimPrefix(e.Summary(), e.File+": ") + "), measured"
+				f.Changes = e.Diff()
+			}
+			s.Files = append(s.Files, f)
 			return nil
 		})
 		if err != nil {
 			s.Blocked = append(s.Blocked, "the release's spec template "+tmpl+" cannot be used: "+err.Error())
+		}
+		if ft != nil {
+			s.Files = append(s.Files, File{Path: path.Join(in.SpecDir, worker.FakeTONConfigFile), Mode: "0644", From: ft.config, Note: "fake-TON overlay, measured"})
 		}
 	}
 	if p.conf == nil {
 		s.Blocked = append(s.Blocked, "no usable worker.conf")
 		return s
 	}
-	if p.conf.TONConfigBase == "" {
-		p.conf.TONConfigBase = path.Join(p.relRoot, "spec", "mainnet-base-ton-config.json")
-	}
-	if p.conf.TONConfig == "" && p.rel == nil {
-		p.conf.TONConfig = path.Join(p.relRoot, "spec", "mainnet-full-ton-config.json")
-	}
-	s.Files = append(s.Files, File{Path: path.Join(in.SpecDir, shareTONConfig), Mode: "0644", From: p.conf.TONConfigBase, Note: "ton_config_base, measured"})
-	if _, err := p.stat(p.conf.TONConfigBase); err != nil && p.rel != nil {
-		s.Blocked = append(s.Blocked, "ton_config_base "+p.conf.TONConfigBase+" is missing")
-	}
-	s.Files = append(s.Files, File{Path: path.Join(in.SpecDir, worker.RuntimeDir, shareTONConfig), Mode: secretMode, From: p.conf.TONConfig, Note: "ton_config, runtime (liteservers)"})
-	if p.conf.TONConfig == "" {
-		s.Blocked = append(s.Blocked, "worker.conf sets no ton_config (the full TON config with liteservers)")
-	} else if _, err := p.stat(p.conf.TONConfig); err != nil {
-		s.Blocked = append(s.Blocked, "ton_config "+p.conf.TONConfig+" is missing: write it, or make one with `cocoon-provider liteservers --out`")
+	if p.fakeTON {
+		s.Details = append(s.Details, "no TON config is copied (neither ton_config_base nor ton_config): with fake TON the guest does not reach TON")
+	} else {
+		s.Files = append(s.Files, File{Path: path.Join(in.SpecDir, shareTONConfig), Mode: "0644", From: p.conf.TONConfigBase, Note: "ton_config_base, measured"})
+		if _, err := p.stat(p.conf.TONConfigBase); err != nil && p.rel != nil {
+			s.Blocked = append(s.Blocked, "ton_config_base "+p.conf.TONConfigBase+" is missing")
+		}
+		s.Files = append(s.Files, File{Path: path.Join(in.SpecDir, worker.RuntimeDir, shareTONConfig), Mode: secretMode, From: p.conf.TONConfig, Note: "ton_config, runtime (liteservers)"})
+		if _, err := p.stat(p.conf.TONConfig); err != nil {
+			s.Blocked = append(s.Blocked, "ton_config "+p.conf.TONConfig+" is missing: write it, or make one with `cocoon-provider liteservers --out`")
+		}
 	}
 	c := *p.conf
 	c.Instance = in.Number
@@ -164,17 +175,27 @@ func (p *planner) specStep(k int, in Instance) Step {
 			s.Blocked = append(s.Blocked, fmt.Sprintf("instance %d needs a node wallet key of its own: with worker.conf's key it would share instance %d's cocoon wallet (one wallet, one seqno, per worker)", in.Number, c.Instance-k))
 		}
 	}
+	if p.fakeTON && c.NodeWalletKey.IsZero() {
+		s.Blocked = append(s.Blocked, "worker.conf sets no node_wallet_key: with fake TON the official launcher puts in a fixed test key, which this app does not have; set one")
+	}
 	vars, err := c.RuntimeVars()
 	if err != nil {
 		s.Blocked = append(s.Blocked, err.Error())
 	} else {
-		f := File{Path: path.Join(in.SpecDir, worker.RuntimeVarsFile), Mode: secretMode, Note: "generated, runtime"}
+		note := "generated, runtime"
+		if ft != nil && ft.vars != nil {
+			// The overlay's runtime.vars is the file the launcher's own
+			// keys are merged into (§2.4).
+			vars = ft.vars.Merge(vars)
+			note = "generated, runtime; the contract codes from " + path.Join(p.relRoot, worker.FakeTONDir, "runtime.vars")
+		}
+		f := File{Path: path.Join(in.SpecDir, worker.RuntimeVarsFile), Mode: secretMode, Note: note}
 		for _, key := range vars.Keys() {
 			v, _ := vars.Get(key)
 			if worker.IsSecretKey(key) {
 				v = "[redacted]"
 			}
-			f.Lines = append(f.Lines, key+"="+v)
+			f.Lines = append(f.Lines, key+"="+shownValue(v))
 		}
 		if !c.Model.Complete() {
 			f.Lines = append(f.Lines, "MODEL_COMMIT and MODEL_VERITY_HASH: from the model build")
@@ -200,6 +221,12 @@ func (p *planner) diskStep(in Instance) Step {
 		s.Files = []File{{Path: in.PersistentDisk, Mode: "0600", Size: PersistentDiskSize, Sparse: true, Note: "raw; the guest formats it with LUKS on first boot"}}
 		s.Details = []string{"sparse: no data is written; it grows as the guest uses it"}
 		s.Blocked = append(s.Blocked, p.failed("data_dir", "disk")...)
+	}
+	switch {
+	case p.test:
+		s.Details = append(s.Details, "test mode: the guest encrypts it with a constant debug key, not a sealed one, and cannot open a disk a production launch made; keep a separate persistent file for debugging")
+	case p.fakeTON:
+		s.Details = append(s.Details, "fake TON: the disk key is sealed to this launch's measurements, which are not production's, so a disk a production launch made cannot be opened; keep a separate persistent file for debugging")
 	}
 	return s
 }
@@ -256,7 +283,15 @@ func (p *planner) qemuStep(in Instance, model string) Step {
 			spec.ModelTar = model
 		}
 	}
-	if p.rel != nil {
+	noTestImages := false
+	if p.rel != nil && p.test && imageDir == path.Join(p.relRoot, "images", "test") {
+		if _, err := p.stat(imageDir); err != nil {
+			noTestImages = true
+			s.Blocked = append(s.Blocked, imageDir+" does not exist: this release ships no test images (a release holds images/prod or images/test); "+
+				"build them with the Cocoon repository's scripts/build-image and name their directory with image-dir in worker.conf")
+		}
+	}
+	if p.rel != nil && !noTestImages {
 		cl := path.Join(imageDir, "image.cmdline")
 		if b, err := p.readFile(cl); err == nil {
 			spec.Cmdline = string(b)
@@ -278,6 +313,16 @@ func (p *planner) qemuStep(in Instance, model string) Step {
 	s.Details = []string{
 		fmt.Sprintf("stats http://<host>:%d/stats, ssh port %d, vsock CID %d; its console (QEMU's stdout) goes to the app's log", in.StatsPort, in.SSHPort, in.CID),
 		"this worker registers its own worker contract with each proxy it serves",
+	}
+	if p.plan.Mode != ModeProduction {
+		extras := []string{"cocoon_gpu"}
+		if spec.FakeTON {
+			extras = append([]string{"cocoon_fake_ton"}, extras...)
+		}
+		if spec.Test {
+			extras = append([]string{"cocoon_debug"}, extras...)
+		}
+		s.Details = append(s.Details, "kernel command line: image.cmdline + "+strings.Join(extras, " ")+" ("+p.plan.Mode.String()+"); it is measured, so the image hash is not the production one")
 	}
 	s.Blocked = append(s.Blocked, p.failed("cpu", "kernel", "kvm_device", "kvm_guest", "tdx", "memory", "iommu", "iommufd", "vhost_vsock", "qemu", "qemu_tdx")...)
 	s.Blocked = slices.Compact(s.Blocked)

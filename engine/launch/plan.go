@@ -1,8 +1,6 @@
 package launch
 
 import (
-	"github.com/cocoon-provider/cocoon-provider/engine/sealserver"
-
 	"context"
 	"errors"
 	"fmt"
@@ -11,10 +9,12 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/cocoon-provider/cocoon-provider/engine/gpu"
 	"github.com/cocoon-provider/cocoon-provider/engine/hostcheck"
 	"github.com/cocoon-provider/cocoon-provider/engine/release"
+	"github.com/cocoon-provider/cocoon-provider/engine/sealserver"
 	"github.com/cocoon-provider/cocoon-provider/engine/vm"
 	"github.com/cocoon-provider/cocoon-provider/engine/worker"
 )
@@ -27,6 +27,7 @@ const (
 	KindHost           Kind = "host-check"
 	KindRelease        Kind = "release"
 	KindConfig         Kind = "config"
+	KindLiteservers    Kind = "liteservers"
 	KindGPUs           Kind = "gpus"
 	KindSealServer     Kind = "seal-server"
 	KindCCMode         Kind = "gpu-cc-mode"
@@ -66,6 +67,9 @@ type File struct {
 	From string `json:"from,omitempty"`
 	// Lines is generated content, secrets redacted.
 	Lines []string `json:"lines,omitempty"`
+	// Changes is how the file differs from From, for a rewritten copy:
+	// "- " before a removed line, "+ " before an added one.
+	Changes []string `json:"changes,omitempty"`
 	// Size is the size of a created disk, in bytes; Sparse says no data
 	// is written.
 	Size   int64 `json:"size,omitempty"`
@@ -87,8 +91,11 @@ type Instance struct {
 	PersistentDisk string `json:"persistent_disk"`
 }
 
-// Plan is every step of a production launch on one host.
+// Plan is every step of a launch on one host.
 type Plan struct {
+	// Mode is ModeProduction, or a debug mode whose image hash the network
+	// does not accept (worker interface §1.3, §3.3).
+	Mode       Mode               `json:"mode"`
 	Host       hostcheck.HostInfo `json:"host"`
 	Production hostcheck.Verdict  `json:"production"`
 	// Requirements are the host checks that matter for production.
@@ -125,6 +132,16 @@ type Config struct {
 	// Getenv supplies HF_TOKEN when worker.conf has none; nil: empty
 	// environment.
 	Getenv func(string) string
+	// Test and FakeTON are the official launcher's --test and --fake-ton
+	// (§3.3): either turns on the mode whatever worker.conf's test and
+	// fake_ton keys say (they turn it on too).
+	Test, FakeTON bool
+	// CheckLiteservers lets the plan ask the TON config's liteservers
+	// whether they answer (Host.CheckLiteservers), each within
+	// LiteserverTimeout (default wallet.DefaultLiteserverTimeout). Without
+	// it the plan touches no network.
+	CheckLiteservers  bool
+	LiteserverTimeout time.Duration
 }
 
 // Sizes and names of a production launch.
@@ -147,6 +164,7 @@ func NewPlan(ctx context.Context, h Host, cfg Config) (Plan, error) {
 	}
 	p := &planner{ctx: ctx, h: h, fsys: h.FS(), cfg: cfg, rep: rep}
 	p.plan.Host, p.plan.Production = rep.Host, rep.Production
+	p.plan.Mode = ModeProduction
 	for _, c := range rep.Checks {
 		if c.Status != hostcheck.StatusNone {
 			p.plan.Requirements = append(p.plan.Requirements, c)
@@ -178,7 +196,13 @@ type planner struct {
 	relRoot  string           // rel.Path, or a placeholder
 	conf     *worker.Conf     // nil when worker.conf is unusable
 	confPath string
+	confStep Step // read before the release step, added after it
 	imageDir string
+	// test and fakeTON are the modes of this launch: Config's flags or
+	// worker.conf's keys.
+	test, fakeTON bool
+	// tonConfigSet: worker.conf names ton_config.
+	tonConfigSet bool
 }
 
 func (p *planner) add(s Step) { p.plan.Steps = append(p.plan.Steps, s) }
@@ -197,8 +221,13 @@ func (p *planner) failed(ids ...string) []string {
 
 func (p *planner) build() error {
 	p.hostStep()
+	p.readConf() // the mode decides what the release step says
 	p.releaseStep()
-	p.confStep()
+	p.confDefaults()
+	p.add(p.confStep)
+	if err := p.liteserverStep(); err != nil {
+		return err
+	}
 	gpus, err := p.gpuStep()
 	if err != nil {
 		return err
@@ -263,6 +292,14 @@ func (p *planner) releaseStep() {
 	p.plan.Release = r.Version
 	s.Title = "Use worker release " + r.Version
 	s.Details = append(s.Details, "release root "+r.Path)
+	if p.plan.Mode != ModeProduction {
+		if h := r.Measured.ImageHash; h != "" {
+			s.Details = append(s.Details, "predicted production image hash "+h+": not this launch's ("+p.plan.Mode.String()+" measures a different image)")
+		}
+		s.Details = append(s.Details, "the network's allow-list does not matter here: it holds production image hashes only, so it will not accept this launch's")
+		p.add(s)
+		return
+	}
 	if h := r.Measured.ImageHash; h != "" {
 		s.Details = append(s.Details, "predicted image hash "+h)
 	}
@@ -274,12 +311,17 @@ func (p *planner) releaseStep() {
 	p.add(s)
 }
 
-func (p *planner) confStep() {
+// readConf reads and parses worker.conf and settles the launch's mode;
+// the step is added by build once the release is known.
+func (p *planner) readConf() {
+	p.test, p.fakeTON = p.cfg.Test, p.cfg.FakeTON
+	defer func() { p.plan.Mode = modeOf(p.test, p.fakeTON) }()
 	p.confPath = p.cfg.ConfPath
 	if p.confPath == "" {
 		p.confPath = filepath.Join(p.cfg.DataDir, "worker.conf")
 	}
-	s := Step{Kind: KindConfig, Title: "Read the worker configuration " + p.confPath}
+	p.confStep = Step{Kind: KindConfig, Title: "Read the worker configuration " + p.confPath}
+	s := &p.confStep
 	data, err := p.readFile(p.confPath)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
@@ -287,45 +329,61 @@ func (p *planner) confStep() {
 		} else {
 			s.Blocked = []string{"cannot read " + p.confPath + ": " + err.Error()}
 		}
-		p.add(s)
 		return
 	}
+	// No release root: the defaults below it depend on the mode, which
+	// the command line may change, so confDefaults fills them in.
 	env := worker.ConfEnv{WorkDir: filepath.Dir(p.confPath), Getenv: p.cfg.Getenv}
-	if p.rel != nil {
-		env.ReleaseRoot = p.rel.Path
-	}
 	c, warns, err := worker.ParseConf(data, env)
 	if err != nil {
 		s.Blocked = []string{err.Error()}
-		p.add(s)
 		return
 	}
 	for _, w := range warns {
 		s.Details = append(s.Details, "ignored: "+w.String())
 	}
-	mode := "production"
-	if c.Test {
-		mode = "test (debug keys, a different image hash; earns only with a test root contract)"
-	}
+	p.test, p.fakeTON = p.test || c.Test, p.fakeTON || c.FakeTON
+	p.tonConfigSet = c.TONConfig != ""
+	c.Test, c.FakeTON = p.test, p.fakeTON
 	s.Details = append(s.Details,
-		"mode "+mode,
+		"mode "+modeOf(p.test, p.fakeTON).Describe(),
 		"owner address "+c.OwnerAddress,
 		"model "+c.Model.String(),
 		"root contract "+c.RootContractAddress,
 		fmt.Sprintf("worker coefficient %d (%.3f×)", c.WorkerCoefficient, float64(c.WorkerCoefficient)/1000))
-	if c.FakeTON {
-		s.Blocked = append(s.Blocked, "fake_ton is set: the fake-TON spec rewrite is not part of this build's launch; remove it for production")
+	if p.test || p.fakeTON {
+		s.Details = append(s.Details, debugImageHash)
 	}
 	if c.HTTPPort != worker.DefaultHTTPPort || c.SSHPort != worker.DefaultSSHPort || c.VsockCID != worker.DefaultVsockCID {
 		s.Blocked = append(s.Blocked, fmt.Sprintf("http_port, ssh_port or vsock_cid differ from the official %d, %d, %d, which the guest and this app assume: remove them from worker.conf",
 			worker.DefaultHTTPPort, worker.DefaultSSHPort, worker.DefaultVsockCID))
 	}
 	p.conf = &c
-	p.imageDir = c.ImageDir
-	if p.imageDir == "" {
-		p.imageDir = path.Join(p.relRoot, "images", "prod")
+}
+
+// confDefaults fills in worker.conf's defaults below the release root
+// (§2.1): the image directory by mode, and the two TON configs.
+func (p *planner) confDefaults() {
+	if p.conf == nil {
+		return
 	}
-	p.add(s)
+	c := p.conf
+	if c.ImageDir == "" {
+		c.ImageDir = path.Join(p.relRoot, "images", "prod")
+		if c.Test {
+			c.ImageDir = path.Join(p.relRoot, "images", "test")
+		}
+	}
+	if c.TONConfigBase == "" {
+		c.TONConfigBase = path.Join(p.relRoot, "spec", "mainnet-base-ton-config.json")
+	}
+	if c.TONConfig == "" {
+		c.TONConfig = path.Join(p.relRoot, "spec", "mainnet-full-ton-config.json")
+	}
+	p.imageDir = c.ImageDir
+	if p.plan.Mode != ModeProduction {
+		p.confStep.Details = append(p.confStep.Details, "images from "+p.imageDir)
+	}
 }
 
 // hostGPU is one GPU a worker could run on.
@@ -416,7 +474,7 @@ func (p *planner) memTotal() (uint64, bool) {
 
 func (p *planner) sealStep() {
 	s := Step{Kind: KindSealServer, Title: "Start the seal server (one for all instances)"}
-	if p.conf != nil && p.conf.Test {
+	if p.test {
 		s.Title = "Seal server: not used in test mode (the guest uses debug keys)"
 		p.add(s)
 		return
@@ -426,6 +484,9 @@ func (p *planner) sealStep() {
 	s.Details = []string{
 		fmt.Sprintf("listens on vsock port %d; the guests ask it for their disk and app keys, so it must run before the first worker boots", sealserver.DefaultPort),
 		"kept running by the seal-server supervisor (engine/sealserver), which this plan only names",
+	}
+	if p.fakeTON {
+		s.Details = append(s.Details, "fake TON without test mode: the guest still takes its keys from the seal server")
 	}
 	s.Blocked = append(s.Blocked, p.failed("sgx", "vhost_vsock")...)
 	if p.rel != nil {

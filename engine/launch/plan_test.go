@@ -16,12 +16,14 @@ import (
 	"sort"
 	"strings"
 	"testing"
+	"testing/fstest"
 	"time"
 
 	"github.com/cocoon-provider/cocoon-provider/engine/helper"
 	"github.com/cocoon-provider/cocoon-provider/engine/hostcheck"
 	"github.com/cocoon-provider/cocoon-provider/engine/release"
 	"github.com/cocoon-provider/cocoon-provider/engine/worker"
+	"github.com/cocoon-provider/cocoon-provider/wallet"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden plans in testdata/golden")
@@ -36,9 +38,49 @@ type fixtureHost struct {
 	root string // absolute path of the fixture tree
 	in   hostcheck.Inputs
 	cc   map[string]string // CC mode per GPU, as the helper's status read it
+	// files replace or add files of the tree, by host path.
+	files map[string][]byte
+	// lite checks liteservers; nil: a plan must not ask them.
+	lite func(ctx context.Context, configJSON []byte, timeout time.Duration) ([]wallet.LiteserverHealth, error)
 }
 
-func (h *fixtureHost) FS() fs.FS { return os.DirFS(h.root) }
+func (h *fixtureHost) FS() fs.FS {
+	if len(h.files) == 0 {
+		return os.DirFS(h.root)
+	}
+	return overlayFS{base: os.DirFS(h.root), files: h.files}
+}
+
+func (h *fixtureHost) CheckLiteservers(ctx context.Context, configJSON []byte, timeout time.Duration) ([]wallet.LiteserverHealth, error) {
+	if h.lite == nil {
+		h.t.Errorf("the plan asked the liteservers without --check-liteservers")
+		return nil, errors.New("must not touch the network")
+	}
+	return h.lite(ctx, configJSON, timeout)
+}
+
+// overlayFS is base with some files replaced or added (by host path).
+type overlayFS struct {
+	base  fs.FS
+	files map[string][]byte
+}
+
+func (o overlayFS) Open(name string) (fs.File, error) {
+	if b, ok := o.files["/"+name]; ok {
+		return fstest.MapFS{name: {Data: b, Mode: 0o644}}.Open(name)
+	}
+	return o.base.Open(name)
+}
+
+// ReadLink and Lstat keep the base's links (sysfs) readable.
+func (o overlayFS) ReadLink(name string) (string, error) { return fs.ReadLink(o.base, name) }
+
+func (o overlayFS) Lstat(name string) (fs.FileInfo, error) {
+	if _, ok := o.files["/"+name]; ok {
+		return fs.Stat(o, name)
+	}
+	return fs.Lstat(o.base, name)
+}
 
 func (h *fixtureHost) Check(ctx context.Context) (hostcheck.Report, error) {
 	in := h.in
@@ -128,6 +170,18 @@ func h100s() []hostcheck.GPU {
 	return out
 }
 
+// tdxInputs are the facts of the tdx-8xh100 host that its tree lacks.
+func tdxInputs() hostcheck.Inputs {
+	return hostcheck.Inputs{
+		DiskFree: diskFree(3 << 40),
+		QEMU:     hostcheck.QEMUFacts{Found: true, Path: "/usr/bin/qemu-system-x86_64", Banner: "QEMU emulator version 10.1.0", Major: 10, Minor: 1, TDX: true},
+		KVM:      hostcheck.ProbeFacts{Ran: true, OK: true, Duration: 40 * time.Millisecond},
+		TCG:      hostcheck.ProbeFacts{Ran: true, OK: true, Duration: 100 * time.Millisecond},
+		NVML:     hostcheck.NVMLFacts{Reason: "NVIDIA library not found"},
+		GPUs:     h100s(),
+	}
+}
+
 // fixtures are the three hosts with the configuration each is planned for.
 func fixtures(t *testing.T) map[string]struct {
 	host *fixtureHost
@@ -153,15 +207,18 @@ func fixtures(t *testing.T) map[string]struct {
 		cfg  Config
 	}{
 		"tdx-8xh100": {
-			host: &fixtureHost{t: t, root: abs("tdx-8xh100"), cc: cc, in: hostcheck.Inputs{
-				DiskFree: diskFree(3 << 40),
-				QEMU:     hostcheck.QEMUFacts{Found: true, Path: "/usr/bin/qemu-system-x86_64", Banner: "QEMU emulator version 10.1.0", Major: 10, Minor: 1, TDX: true},
-				KVM:      hostcheck.ProbeFacts{Ran: true, OK: true, Duration: 40 * time.Millisecond},
-				TCG:      hostcheck.ProbeFacts{Ran: true, OK: true, Duration: 100 * time.Millisecond},
-				NVML:     hostcheck.NVMLFacts{Reason: "NVIDIA library not found"},
-				GPUs:     h100s(),
-			}},
-			cfg: Config{DataDir: dataDir, ConfPath: "/home/alice/cocoon/worker.conf", AllGPUs: true, NodeWalletKeys: keys},
+			host: &fixtureHost{t: t, root: abs("tdx-8xh100"), cc: cc, in: tdxInputs()},
+			cfg:  Config{DataDir: dataDir, ConfPath: "/home/alice/cocoon/worker.conf", AllGPUs: true, NodeWalletKeys: keys},
+		},
+		// Debug launches on the same host, one GPU each: --test and
+		// --fake-ton.
+		"tdx-8xh100-test": {
+			host: &fixtureHost{t: t, root: abs("tdx-8xh100"), cc: cc, in: tdxInputs()},
+			cfg:  Config{DataDir: dataDir, ConfPath: "/home/alice/cocoon/worker.conf", GPUs: []int{0}, Test: true},
+		},
+		"tdx-8xh100-fake-ton": {
+			host: &fixtureHost{t: t, root: abs("tdx-8xh100"), cc: cc, in: tdxInputs()},
+			cfg:  Config{DataDir: dataDir, ConfPath: "/home/alice/cocoon/worker.conf", GPUs: []int{0}, FakeTON: true},
 		},
 		"consumer-4090": {
 			host: &fixtureHost{t: t, root: abs("consumer-4090"), in: hostcheck.Inputs{

@@ -17,7 +17,12 @@ func Text(w io.Writer, p Plan) error {
 	if host == "" {
 		host = "this host"
 	}
-	fmt.Fprintf(&b, "Production launch plan for %s (dry run: nothing was changed)\n", host)
+	if p.Mode == ModeProduction || p.Mode == "" {
+		fmt.Fprintf(&b, "Production launch plan for %s (dry run: nothing was changed)\n", host)
+	} else {
+		fmt.Fprintf(&b, "Launch plan in %s for %s (dry run: nothing was changed)\n", p.Mode, host)
+		fmt.Fprintf(&b, "FOR DEBUGGING ONLY: the image hash of this launch is not the production one; the network will not accept this worker, and it earns nothing.\n")
+	}
 	fmt.Fprintf(&b, "%s\n\nWhat production needs of this host:\n", p.Production.Summary)
 	for _, c := range p.Requirements {
 		fmt.Fprintf(&b, "  %-7s %s: %s\n", statusWord(c.Status), c.Title, c.Observed)
@@ -64,12 +69,17 @@ func writeStep(b *strings.Builder, s Step) {
 		switch {
 		case f.Sparse:
 			fmt.Fprintf(b, "       create %s (%s, sparse, %d GiB; %s)\n", f.Path, f.Mode, f.Size>>30, f.Note)
+		case f.From != "" && len(f.Changes) > 0:
+			fmt.Fprintf(b, "       write %s (%s) from %s, rewritten (%s):\n", f.Path, f.Mode, f.From, f.Note)
 		case f.From != "":
 			fmt.Fprintf(b, "       write %s (%s) from %s (%s)\n", f.Path, f.Mode, f.From, f.Note)
 		default:
 			fmt.Fprintf(b, "       write %s (%s; %s):\n", f.Path, f.Mode, f.Note)
 		}
 		for _, l := range f.Lines {
+			fmt.Fprintf(b, "         %s\n", l)
+		}
+		for _, l := range f.Changes {
 			fmt.Fprintf(b, "         %s\n", l)
 		}
 	}

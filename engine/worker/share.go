@@ -52,7 +52,8 @@ type RenderOptions struct {
 	Executables []string
 
 	// StaticFiles adds or replaces files of the measured (static) part,
-	// written as 0644; the official launcher copies ton_config_base there
+	// written as 0644 unless a replaced template file is named in
+	// Executables; the official launcher copies ton_config_base there
 	// as "global.config.json" (§2.3). Keys are slash-separated paths
 	// relative to the spec root, outside RuntimeDir.
 	StaticFiles map[string][]byte
@@ -168,16 +169,6 @@ func scanTemplate(static fs.FS, opts RenderOptions) ([]templateFile, error) {
 	if err != nil {
 		return nil, err
 	}
-	for _, name := range opts.Executables {
-		if !seen[name] {
-			return nil, fmt.Errorf("executable %q: no such file in the template", name)
-		}
-		for i := range files {
-			if files[i].name == name {
-				files[i].exec = true
-			}
-		}
-	}
 	for _, name := range sortedKeys(opts.StaticFiles) {
 		if err := checkExtraName(name); err != nil {
 			return nil, fmt.Errorf("static file %q: %w", name, err)
@@ -208,6 +199,18 @@ func scanTemplate(static fs.FS, opts RenderOptions) ([]templateFile, error) {
 			return nil, fmt.Errorf("runtime file %q: the template already has %s", name, full)
 		}
 		files = append(files, templateFile{name: full, data: opts.RuntimeFiles[name]})
+	}
+	// After StaticFiles, so that a replaced template file named here is
+	// written executable too (a rewritten init, RewriteSpecForFakeTON).
+	for _, name := range opts.Executables {
+		if !seen[name] {
+			return nil, fmt.Errorf("executable %q: no such file in the template", name)
+		}
+		for i := range files {
+			if files[i].name == name {
+				files[i].exec = true
+			}
+		}
 	}
 	return files, nil
 }

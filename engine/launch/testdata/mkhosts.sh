@@ -52,17 +52,32 @@ release() {
 	file "$s/.gitignore" "runtime
 "
 	file "$s/init" "#!/bin/sh
-# fixture
+# fixture: the worker spec's init, shortened
+set -e
+cocoon-render-config worker-config.json
+cocoon-render-ton-config
+systemctl start cocoon-router cocoon-worker-runner cocoon-sglang
 "; chmod 755 "$s/init"
 	file "$s/worker-config.json" '{"http_port": 12000}
 '
 	file "$s/model.verity_hash" '$MODEL_VERITY_HASH
 '
-	for u in cocoon-router cocoon-worker-runner cocoon-sglang cocoon-vllm; do file "$s/$u.service" "[Unit]
+	for u in cocoon-router cocoon-sglang cocoon-vllm; do file "$s/$u.service" "[Unit]
 Description=fixture $u
 "; done
+	file "$s/cocoon-worker-runner.service" "[Unit]
+Description=fixture cocoon-worker-runner
+[Service]
+ExecStart=/usr/bin/worker-runner --config /run/spec/worker-config.json
+"
 	file "$rel/spec/mainnet-base-ton-config.json" '{"@type": "config.global", "liteservers": []}
 '
+	file "$rel/spec/fake-ton/fake-ton-config.json" '{"fixture": "fake root config"}
+'
+	file "$rel/spec/fake-ton/runtime.vars" "PROXY_SC_CODE=b5ee9c7241010101000500000600b5ee9c7241010101000500000600b5ee9c7241010101000500000600
+WORKER_SC_CODE=b5ee9c72410101010005000006
+CLIENT_SC_CODE=b5ee9c72410101010005000007
+"
 	file "$1/$DATA/releases/.state.json" '{"current": "2025.11.20"}
 '
 	file "$1/$DATA/releases/2025.11.20.json" '{
@@ -96,7 +111,7 @@ hf_token = hf_fixtureTokenNotReal
 ton_config = mainnet-full-ton-config.json
 root_contract_address = EQCns7bYSp0igFvS1wpb5wsZjCKCV19MD5AVzI4EyxsnU73k
 $2"
-	file "$1/home/alice/cocoon/mainnet-full-ton-config.json" '{"liteservers": [{"ip": 84478511, "port": 19949}]}
+	file "$1/home/alice/cocoon/mainnet-full-ton-config.json" '{"liteservers": [{"ip": 84478511, "port": 19949, "id": {"@type": "pub.ed25519", "key": "wT+cimFjRdfBoEa3p7Wb++N2rnCqYTrzX5hxu8CTfbo="}}]}
 '
 }
 
@@ -116,6 +131,14 @@ for bus in 18 2a 3a 5d 9a ab ba db; do
 	i=$((i + 1))
 done
 release $r
+# test images too (a CI release ships one of images/prod, images/test)
+t=$r/$DATA/releases/2025.11.20/images/test
+file "$t/OVMF.fd" "fixture firmware"
+file "$t/image.vmlinuz" "fixture test kernel"
+file "$t/image.initrd" "fixture test initrd"
+file "$t/image.img" "fixture test root image"
+file "$t/image.cmdline" "roothash=1e2d3c4b5a69788796a5b4c3d2e1f00f1e2d3c4b5a69788796a5b4c3d2e1f00f systemd.verity_root_options=panic-on-corruption systemd.verity=1 rd.live.overlay.overlayfs=1 loglevel=7 rd.live.overlay.size=1536m audit=0 console=hvc0 swiotlb=1048576 systemd.debug_shell=1
+"
 conf $r ""
 
 # --- consumer-4090: a desktop, Ryzen + RTX 4090 on the nvidia driver, no TDX.
