@@ -9,6 +9,8 @@ import (
 	"io"
 	"os"
 	"runtime"
+	"slices"
+	"strings"
 
 	"github.com/cocoon-provider/cocoon-provider/app"
 	"github.com/cocoon-provider/cocoon-provider/engine"
@@ -29,6 +31,7 @@ func cmdGUI(ctx context.Context, args []string, stderr io.Writer) error {
 	var rf remoteFlags
 	rf.register(fs)
 	hidden := fs.Bool("hidden", false, "start with only the tray icon")
+	screen := fs.String("show", "", "open on this screen: "+strings.Join(app.Screens, ", "))
 	fs.Bool("headless", false, "")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -36,7 +39,10 @@ func cmdGUI(ctx context.Context, args []string, stderr io.Writer) error {
 	if err := errors.Join(metrics.check(), api.check()); err != nil {
 		return err
 	}
-	opts := app.Options{Version: versionString(), Hidden: *hidden, Connect: connectRemote}
+	if *screen != "" && !slices.Contains(app.Screens, *screen) {
+		return fmt.Errorf("--show %s: there is no such screen; choose one of %s", *screen, strings.Join(app.Screens, ", "))
+	}
+	opts := app.Options{Version: versionString(), Hidden: *hidden, Connect: connectRemote, Screen: *screen}
 	if rf.target != "" {
 		client, err := rf.dial(ctx)
 		if err != nil {

@@ -5,6 +5,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"crypto/sha256"
 	"encoding/binary"
 	"fmt"
 	"image"
@@ -19,6 +20,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cocoon-provider/cocoon-provider/app"
 	"github.com/cocoon-provider/cocoon-provider/internal/syncbuf"
 )
 
@@ -374,4 +376,48 @@ func filteredEnv(drop ...string) []string {
 		}
 	}
 	return out
+}
+
+// TestUIScreens opens the real window on each screen in turn (--show)
+// under Xvfb, with an owner address set so that the dashboard is what
+// opens, and checks that each screen paints something of its own. With
+// UI_SCREENSHOTS=DIR it keeps one PNG per screen there.
+func TestUIScreens(t *testing.T) {
+	display := startXvfb(t)
+	need(t, "xwd", "x11-apps")
+	keep := os.Getenv("UI_SCREENSHOTS")
+	seen := map[string]string{}
+	for _, screen := range app.Screens {
+		data := filepath.Join(t.TempDir(), "data")
+		if screen != "wizard" {
+			var out strings.Builder
+			if code := run([]string{"wallet", "address", "--data-dir", data, soakOwner}, &out, &out); code != 0 {
+				t.Fatalf("set the owner address: %s", out.String())
+			}
+		}
+		p := startAppIn(t, display, "", data, "--show", screen)
+		p.waitLog(t, "window ready", 2*time.Minute)
+		time.Sleep(1500 * time.Millisecond) // let the screen's first refresh paint
+		img, err := captureX(display)
+		if err != nil {
+			t.Fatalf("%s: capture the screen: %v", screen, err)
+		}
+		_ = p.cmd.Process.Signal(syscall.SIGTERM)
+		if err := p.wait(t, 30*time.Second); err != nil {
+			t.Errorf("%s: the app did not exit cleanly on SIGTERM: %v", screen, err)
+		}
+		if n := distinctColors(img, 64); n < 16 {
+			t.Errorf("%s: the screenshot has only %d colours: the window looks blank", screen, n)
+		}
+		sum := fmt.Sprintf("%x", sha256.Sum256(img.(*image.RGBA).Pix))
+		if other, dup := seen[sum]; dup {
+			t.Errorf("%s looks exactly like %s", screen, other)
+		}
+		seen[sum] = screen
+		if keep != "" {
+			if err := writePNG(filepath.Join(keep, screen+".png"), img); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
 }

@@ -5,6 +5,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"slices"
 	"time"
 
 	"fyne.io/fyne/v2"
@@ -41,7 +42,14 @@ type Options struct {
 	// Connect dials a remote host's control API (URL, token, certificate
 	// fingerprint); nil leaves "Connect to a remote host" out.
 	Connect func(ctx context.Context, target, token, fingerprint string) (engine.API, io.Closer, error)
+	// Screen is the screen the window opens on: one of Screens ("" is
+	// the machine check, or the wizard on a first run).
+	Screen string
 }
+
+// Screens are the names Options.Screen takes: the tabs in order, then
+// the first-run wizard.
+var Screens = []string{"machine", "gpus", "worker", "earnings", "logs", "settings", "wizard"}
 
 // QuitChoice is what the user chose for the worker when quitting.
 type QuitChoice int
@@ -93,11 +101,20 @@ func Run(ctx context.Context, api engine.API, opts Options) (QuitChoice, error) 
 		wz := newWizard(ctx, sw, a.Clipboard(), func() { w.SetContent(ui.content) })
 		w.SetContent(wz.content)
 	}
-	go func() {
-		if info, err := sw.Wallet(ctx); err == nil && !info.Configured() {
-			fyne.Do(ui.onWizard)
+	switch opts.Screen {
+	case "", "machine":
+		go func() {
+			if info, err := sw.Wallet(ctx); err == nil && !info.Configured() {
+				fyne.Do(ui.onWizard)
+			}
+		}()
+	case "wizard":
+		ui.onWizard()
+	default: // the command line checked the name
+		if i := slices.Index(Screens, opts.Screen); i >= 0 && i < len(ui.tabs.Items) {
+			ui.tabs.SelectIndex(i)
 		}
-	}()
+	}
 	w.Resize(fyne.NewSize(980, 720))
 
 	// Hide the window before quitting, in a later turn of the event loop:
@@ -213,6 +230,7 @@ type mainView struct {
 	earnings *earningsView
 	logs     *logsView
 	settings *settingsView
+	tabs     *container.AppTabs
 	ready    chan struct{}
 }
 
@@ -243,6 +261,7 @@ func newMainView(ctx context.Context, api *apiSwitch, prefs fyne.Preferences) *m
 		logsTab,
 		settingsTab,
 	)
+	v.tabs = tabs
 	tabs.OnSelected = func(ti *container.TabItem) {
 		v.gpus.setVisible(ti == gpusTab)
 		v.worker.charts.setVisible(ti == workerTab)
