@@ -21,6 +21,7 @@ import (
 	"github.com/cocoon-provider/cocoon-provider/engine/hostcheck"
 	"github.com/cocoon-provider/cocoon-provider/engine/launch"
 	"github.com/cocoon-provider/cocoon-provider/engine/release"
+	"github.com/cocoon-provider/cocoon-provider/engine/store"
 	"github.com/cocoon-provider/cocoon-provider/wallet"
 )
 
@@ -67,6 +68,9 @@ func cmdLaunch(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		if cfg.ConfPath, err = filepath.Abs(*conf); err != nil {
 			return fmt.Errorf("--conf: %w", err)
 		}
+	}
+	if !cfg.AllGPUs && len(cfg.GPUs) == 0 {
+		cfg.Allowed = settingsGPUs(ctx, cfg.DataDir)
 	}
 	svc, _, err := c.open(stderr)
 	if err != nil {
@@ -252,4 +256,19 @@ func wantsProduction(args []string) bool {
 		}
 	}
 	return false
+}
+
+// settingsGPUs returns the GPUs the Settings tab limits the workers to,
+// read without writing (nil when there is no database or no choice).
+func settingsGPUs(ctx context.Context, dataDir string) []string {
+	st, err := store.OpenReadOnly(ctx, filepath.Join(dataDir, store.DefaultFileName), time.Second)
+	if err != nil {
+		return nil
+	}
+	defer st.Close()
+	set, err := engine.ReadSettings(ctx, st)
+	if err != nil {
+		return nil
+	}
+	return set.GPUs
 }

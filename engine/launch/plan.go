@@ -123,6 +123,10 @@ type Config struct {
 	// names is used, or every GPU when it names none.
 	GPUs    []int
 	AllGPUs bool
+	// Allowed are the GPU keys the Settings tab limits the workers to
+	// (gpu.GPU.Key: UUID or "pci:<bus id>"); empty allows every GPU. It
+	// narrows the default choice only: --gpus and worker.conf's GPU win.
+	Allowed []string
 	// QEMU is the QEMU binary; empty means qemu-system-x86_64 from PATH.
 	QEMU string
 	// NodeWalletKeys are the node wallet keys of the instances after the
@@ -388,7 +392,7 @@ func (p *planner) confDefaults() {
 
 // hostGPU is one GPU a worker could run on.
 type hostGPU struct {
-	bus, name string
+	bus, uuid, name string
 }
 
 func (p *planner) gpuStep() ([]hostGPU, error) {
@@ -400,7 +404,7 @@ func (p *planner) gpuStep() ([]hostGPU, error) {
 	var all []hostGPU
 	for _, g := range inv.GPUs {
 		if g.IsNVIDIA() {
-			all = append(all, hostGPU{bus: g.BusID, name: g.DisplayName()})
+			all = append(all, hostGPU{bus: g.BusID, uuid: g.UUID, name: g.DisplayName()})
 		}
 	}
 	var chosen []hostGPU
@@ -428,6 +432,16 @@ func (p *planner) gpuStep() ([]hostGPU, error) {
 		default:
 			chosen = append(chosen, all[i])
 			s.Details = append(s.Details, "the GPU worker.conf names")
+		}
+	case len(p.cfg.Allowed) > 0:
+		for _, g := range all {
+			if slices.Contains(p.cfg.Allowed, "pci:"+g.bus) || (g.uuid != "" && slices.Contains(p.cfg.Allowed, g.uuid)) {
+				chosen = append(chosen, g)
+			}
+		}
+		s.Details = append(s.Details, fmt.Sprintf("the GPUs chosen in Settings (%d of %d)", len(chosen), len(all)))
+		if len(chosen) == 0 {
+			s.Blocked = append(s.Blocked, "none of the GPUs chosen in Settings (GPUs to use) is on this host: choose them again, or pass --gpus")
 		}
 	default:
 		chosen = all

@@ -333,6 +333,18 @@ func TestPlanVerdicts(t *testing.T) {
 	if !p.Ready || len(p.Instances) != 1 || p.Instances[0].GPU != "0000:3a:00.0" {
 		t.Errorf("--gpus 2: ready %v, instances %+v, blocked %v", p.Ready, p.Instances, blocked(p))
 	}
+	// Settings' GPU choice narrows the default (worker.conf naming no GPU).
+	p = plan("tdx-8xh100", func(c *Config) {
+		c.AllGPUs, c.GPUs, c.NodeWalletKeys = false, nil, c.NodeWalletKeys[:1]
+		c.Allowed = []string{"pci:0000:3a:00.0", "pci:0000:18:00.0", "GPU-not-here"}
+	})
+	if got := fmt.Sprintf("%d %s %s", len(p.Instances), p.Instances[0].GPU, p.Instances[1].GPU); got != "2 0000:18:00.0 0000:3a:00.0" {
+		t.Errorf("GPUs chosen in Settings: %s, blocked %v", got, blocked(p))
+	}
+	p = plan("tdx-8xh100", func(c *Config) { c.AllGPUs, c.GPUs, c.Allowed = false, nil, []string{"GPU-not-here"} })
+	if p.Ready || !strings.Contains(strings.Join(blocked(p), "\n"), "none of the GPUs chosen in Settings") {
+		t.Errorf("no chosen GPU present not blocked: %v", blocked(p))
+	}
 	p = plan("tdx-8xh100", func(c *Config) { c.AllGPUs, c.GPUs = false, []int{9} })
 	if p.Ready || !strings.Contains(strings.Join(blocked(p), "\n"), "there is no GPU 9") {
 		t.Errorf("--gpus 9 not blocked: %v", blocked(p))
