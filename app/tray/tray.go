@@ -19,3 +19,11 @@ func Setup(a fyne.App, icon fyne.Resource, menu *fyne.Menu) bool {
 	desk.SetSystemTrayIcon(icon)
 	return true
 }
+
+// SetIcon replaces the tray icon. Call it only when what the icon shows
+// changes: every call costs the driver memory.
+func SetIcon(a fyne.App, icon fyne.Resource) {
+	if desk, ok := a.(desktop.App); ok {
+		desk.SetSystemTrayIcon(icon)
+	}
+}
