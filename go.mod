@@ -15,6 +15,7 @@ require (
 	github.com/sigurn/crc16 v0.0.0-20211026045750-20ab5afb07e3
 	github.com/skip2/go-qrcode v0.0.0-20200617195104-da1b6568686e
 	github.com/tonkeeper/tongo v1.16.50
+	github.com/ulikunitz/xz v0.5.17
 	github.com/xssnick/tonutils-go v1.12.0
 	golang.org/x/crypto v0.58.0
 	golang.org/x/sys v0.49.0

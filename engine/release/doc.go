@@ -33,9 +33,8 @@
 // Range request after a dropped connection, in the same call (a few
 // attempts) or the next one; a server that ignores Range starts over
 // cleanly. Sizes are checked against limits and the free disk space
-// before anything is written. Only gzip-compressed tar archives are read:
-// the official archive is published as .tar.xz, and this build has no xz
-// decoder, so such an archive is refused with a message saying so.
+// before anything is written. The archive is a tar compressed with xz
+// (as the official archive is published) or gzip.
 //
 // Unpacking refuses absolute paths, "..", symlinks and hard links that
 // lead out of the release, device files, pipes and sockets, duplicate

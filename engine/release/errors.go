@@ -27,7 +27,7 @@ var (
 	// ErrSignature: the detached signature is missing, unverifiable or
 	// wrong.
 	ErrSignature = errors.New("the release signature does not verify")
-	// ErrFormat: the archive is not a gzip-compressed tar archive.
+	// ErrFormat: the archive is not a tar compressed with xz or gzip.
 	ErrFormat = errors.New("the release archive format is not supported")
 	// ErrUnsafe: the archive holds an entry that would be unsafe to
 	// unpack (a path leaving the release, a device file, …).

@@ -2,15 +2,20 @@ package release
 
 import (
 	"archive/tar"
+	"bytes"
+	"compress/gzip"
 	"context"
 	"crypto/ed25519"
 	"encoding/hex"
 	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/ulikunitz/xz"
 
 	"github.com/cocoon-provider/cocoon-provider/attest"
 )
@@ -519,5 +524,47 @@ func TestValidVersion(t *testing.T) {
 		if got := ValidVersion(v); got != want {
 			t.Errorf("ValidVersion(%q) = %v", v, got)
 		}
+	}
+}
+
+// TestFetchTarXZ: the official archive's form, a tar compressed with xz,
+// unpacks to the same files as the .tar.gz of the same release.
+func TestFetchTarXZ(t *testing.T) {
+	gz := tarGz(t, releaseEntries("xz1"))
+	zr, err := gzip.NewReader(bytes.NewReader(gz))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tarBytes, err := io.ReadAll(zr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	xw, err := xz.NewWriter(&buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := xw.Write(tarBytes); err != nil {
+		t.Fatal(err)
+	}
+	if err := xw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s := newArchiveServer(t)
+	m := newTestManager(t, nil)
+	u := s.put("/xz1.tar.xz", buf.Bytes())
+	r, err := m.Fetch(context.Background(), Source{URL: u, SHA256: sumHex(buf.Bytes())}, nil)
+	if err != nil {
+		t.Fatalf("fetch .tar.xz: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(r.Path, "scripts", "cocoon-launch")); err != nil {
+		t.Errorf("the launcher is not there: %v", err)
+	}
+	// A damaged xz stream is refused as damaged.
+	bad := append([]byte(nil), buf.Bytes()...)
+	bad[len(bad)/2] ^= 0xff
+	u = s.put("/xz2.tar.xz", bad)
+	if _, err := m.Fetch(context.Background(), Source{URL: u, SHA256: sumHex(bad)}, nil); !errors.Is(err, ErrFormat) {
+		t.Errorf("damaged xz: %v, want ErrFormat", err)
 	}
 }

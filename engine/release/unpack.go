@@ -1,6 +1,8 @@
 package release
 
 import (
+	"github.com/ulikunitz/xz"
+
 	"github.com/cocoon-provider/cocoon-provider/internal/bytesize"
 
 	"archive/tar"
@@ -136,21 +138,26 @@ func unsafeEntry(name, why string) error {
 func (u *unpacker) unpack(r io.Reader) error {
 	br := bufio.NewReaderSize(r, 64<<10)
 	head, _ := br.Peek(8) // a short archive fails below
+	var zr io.Reader
 	switch {
 	case bytes.HasPrefix(head, magicGzip):
+		gz, err := gzip.NewReader(br)
+		if err != nil {
+			return newError(ErrFormat, err, fmt.Sprintf("the release archive cannot be decompressed (%v): it is damaged; fetch it again", err))
+		}
+		defer gz.Close()
+		zr = gz
 	case bytes.HasPrefix(head, magicXZ):
-		return newError(ErrFormat, nil, "the release archive is xz-compressed (.tar.xz), which this build cannot unpack (it has no xz decoder): "+
-			"use a .tar.gz of the same release (for example `xz -dc release.tar.xz | gzip > release.tar.gz`, then fetch it with that file's SHA-256)")
+		xr, err := xz.NewReader(br)
+		if err != nil {
+			return newError(ErrFormat, err, fmt.Sprintf("the release archive cannot be decompressed (%v): it is damaged; fetch it again", err))
+		}
+		zr = xr
 	case bytes.HasPrefix(head, magicZstd), bytes.HasPrefix(head, magicBz2):
-		return newError(ErrFormat, nil, "the release archive is zstd- or bzip2-compressed, which this build cannot unpack: use a .tar.gz of the same release")
+		return newError(ErrFormat, nil, "the release archive is zstd- or bzip2-compressed, which this build cannot unpack: use the .tar.xz or a .tar.gz of the same release")
 	default:
-		return newError(ErrFormat, nil, "the release archive is not a gzip-compressed tar archive (.tar.gz), the only kind this build unpacks: check the address")
+		return newError(ErrFormat, nil, "the release archive is neither a .tar.xz nor a .tar.gz: check the address")
 	}
-	zr, err := gzip.NewReader(br)
-	if err != nil {
-		return newError(ErrFormat, err, fmt.Sprintf("the release archive cannot be decompressed (%v): it is damaged; fetch it again", err))
-	}
-	defer zr.Close()
 	u.links, u.regs = map[string]bool{}, map[string]bool{}
 	tr := tar.NewReader(zr)
 	for {
