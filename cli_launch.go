@@ -22,12 +22,15 @@ import (
 	"github.com/cocoon-provider/cocoon-provider/engine/launch"
 	"github.com/cocoon-provider/cocoon-provider/engine/release"
 	"github.com/cocoon-provider/cocoon-provider/engine/store"
+	"github.com/cocoon-provider/cocoon-provider/engine/vm"
 	"github.com/cocoon-provider/cocoon-provider/wallet"
 )
 
-// cmdLaunch prints the launch plan (production, or with --test or
-// --fake-ton a debug launch); the launch itself is not enabled in this
-// build.
+// cmdLaunch works out the launch plan (production, or with --test or
+// --fake-ton a debug launch). With --dry-run it prints it; otherwise a
+// blocked plan is printed and nothing is started (exit 3), a ready one is
+// printed and carried out only with --yes, staying in the foreground
+// until SIGINT or SIGTERM stops everything.
 func cmdLaunch(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("launch", stderr)
 	var c common
@@ -39,7 +42,9 @@ func cmdLaunch(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	asJSON := fs.Bool("json", false, "print the plan as JSON")
 	test := fs.Bool("test", false, "plan a test launch (the official --test): test images, debug keys, no seal server; a different image hash the network does not accept, for debugging only")
 	fakeTON := fs.Bool("fake-ton", false, "plan a fake-TON launch (the official --fake-ton): the spec rewritten to run without TON; a different image hash the network does not accept, for debugging only")
-	checkLite := fs.Bool("check-liteservers", false, "ask the TON config's liteservers whether they answer (the only network access of a dry run)")
+	checkLite := fs.Bool("check-liteservers", false, "ask the TON config's liteservers whether they answer (the only network access of a dry run; a launch always asks them)")
+	yes := fs.Bool("yes", false, "carry out a ready plan: bind the GPUs, write the files, start the seal server and the worker VMs")
+	keepVFIO := fs.Bool("keep-vfio", false, "with --yes: when stopping, leave the GPUs on vfio-pci instead of giving them back to their driver")
 	liteTimeout := fs.Duration("liteserver-timeout", wallet.DefaultLiteserverTimeout, "with --check-liteservers: per liteserver, connect and answer within this")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -47,16 +52,16 @@ func cmdLaunch(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if fs.NArg() > 0 {
 		return fmt.Errorf("launch takes no arguments (got %q)", fs.Args())
 	}
-	if !*dryRun {
-		fmt.Fprintln(stderr, "cocoon-provider: the production launch is not enabled in this build yet: nothing was started.")
-		fmt.Fprintln(stderr, "Run `cocoon-provider launch --dry-run` to see every step it would take and what this host lacks.")
-		return exitError(2)
+	if *dryRun && (*yes || *keepVFIO) {
+		return errors.New("--dry-run does nothing, so it takes neither --yes nor --keep-vfio")
 	}
 	if *liteTimeout <= 0 || *liteTimeout > time.Minute {
 		return fmt.Errorf("--liteserver-timeout %s: give more than 0 and at most 1m", *liteTimeout)
 	}
+	// A launch asks the liteservers before the worker boots, as the plan
+	// says; a dry run only when asked.
 	cfg := launch.Config{Release: *version, QEMU: c.qemu, Getenv: os.Getenv,
-		Test: *test, FakeTON: *fakeTON, CheckLiteservers: *checkLite, LiteserverTimeout: *liteTimeout}
+		Test: *test, FakeTON: *fakeTON, CheckLiteservers: *checkLite || !*dryRun, LiteserverTimeout: *liteTimeout}
 	var err error
 	if cfg.AllGPUs, cfg.GPUs, err = parseGPUs(*gpus); err != nil {
 		return err
@@ -81,12 +86,116 @@ func cmdLaunch(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err != nil {
 		return err
 	}
-	if *asJSON {
-		enc := json.NewEncoder(stdout)
+	if err := printPlan(stdout, p, *asJSON); err != nil || *dryRun {
+		return err
+	}
+	if !mayLaunch(p, *yes, stderr) {
+		if !p.Ready {
+			return exitError(3)
+		}
+		return exitError(2)
+	}
+	run, err := launch.NewHostRunner(launch.RunnerOptions{DataDir: cfg.DataDir})
+	if err != nil {
+		return err
+	}
+	return runLaunch(ctx, p, run, *keepVFIO, stderr)
+}
+
+func printPlan(w io.Writer, p launch.Plan, asJSON bool) error {
+	if asJSON {
+		enc := json.NewEncoder(w)
 		enc.SetIndent("", "  ")
 		return enc.Encode(p)
 	}
-	return launch.Text(stdout, p)
+	return launch.Text(w, p)
+}
+
+// mayLaunch says, after the plan was printed, whether to carry it out: a
+// blocked plan never, a ready one only with --yes.
+func mayLaunch(p launch.Plan, yes bool, stderr io.Writer) bool {
+	if !p.Ready {
+		n := 0
+		for _, s := range p.Steps {
+			if !s.WouldDo() {
+				n++
+			}
+		}
+		fmt.Fprintf(stderr, "cocoon-provider: %d of %d launch steps are blocked (see \"blocked because\" above): nothing was started.\n", n, len(p.Steps))
+		return false
+	}
+	if !yes {
+		fmt.Fprintln(stderr, "cocoon-provider: nothing was started. The plan above is ready; rerun this command with --yes to carry it out (it binds the GPUs to vfio-pci through the GPU helper, which asks for an administrator's approval).")
+		return false
+	}
+	return true
+}
+
+// launchStopTimeout bounds stopping the VMs (ACPI power-down, then quit
+// and kill), the seal server and giving the GPUs back.
+const launchStopTimeout = 3 * time.Minute
+
+// runLaunch carries out a ready plan, prints the instances' state changes
+// until ctx ends (SIGINT, SIGTERM) or every instance has given up, then
+// stops everything.
+func runLaunch(ctx context.Context, p launch.Plan, run launch.Runner, keepVFIO bool, stderr io.Writer) error {
+	r, err := launch.Execute(ctx, p, run)
+	if err != nil {
+		return err
+	}
+	if keepVFIO {
+		r.KeepGPUs()
+	}
+	for _, in := range p.Instances {
+		fmt.Fprintf(stderr, "instance %d: GPU %s, stats port %d, vsock CID %d: started\n", in.Number, in.GPU, in.StatsPort, in.CID)
+	}
+	fmt.Fprintln(stderr, "Running in the foreground; press Ctrl-C to stop the workers.")
+	var gaveUp bool
+	events := r.Events()
+loop:
+	for {
+		select {
+		case ev, ok := <-events:
+			if !ok {
+				break loop
+			}
+			fmt.Fprintf(stderr, "instance %d (%s): %s\n", ev.Instance, ev.GPU, describeEvent(ev.Event))
+		case <-r.Done():
+			gaveUp = true
+			break loop
+		case <-ctx.Done():
+			break loop
+		}
+	}
+	fmt.Fprintln(stderr, "Stopping the workers, then the seal server, then giving the GPUs back…")
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), launchStopTimeout)
+	defer cancel()
+	if err := r.Stop(sctx); err != nil {
+		return fmt.Errorf("stop: %w", err)
+	}
+	fmt.Fprintln(stderr, "Stopped.")
+	if gaveUp {
+		return errors.New("every worker VM gave up restarting; see the console logs in the instance directories")
+	}
+	return nil
+}
+
+// describeEvent words a supervisor event on one line.
+func describeEvent(ev vm.SupervisorEvent) string {
+	s := string(ev.Kind)
+	if ev.PID != 0 {
+		s += fmt.Sprintf(" (QEMU PID %d)", ev.PID)
+	}
+	if ev.Exit != nil {
+		s += ": " + ev.Exit.String()
+	}
+	if ev.Delay > 0 {
+		s += fmt.Sprintf(" in %s", ev.Delay.Round(time.Second))
+	}
+	if ev.Error != "" {
+		s += ": " + ev.Error
+	}
+	return s
 }
 
 // parseGPUs reads --gpus: "" (worker.conf decides), "all", or indices.
@@ -110,7 +219,8 @@ func parseGPUs(s string) (all bool, idx []int, err error) {
 }
 
 // localHost is this machine as the launch planner reads it. Its effects
-// are launch.NoEffects: the production launch is not enabled in this build.
+// are launch.NoEffects: a plan carries out nothing; launch.Execute does,
+// through launch.NewHostRunner.
 type localHost struct {
 	launch.NoEffects
 	svc     *engine.Service

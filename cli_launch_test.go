@@ -8,18 +8,49 @@ import (
 	"testing"
 
 	"github.com/cocoon-provider/cocoon-provider/engine/hostcheck"
+	"github.com/cocoon-provider/cocoon-provider/engine/launch"
 )
 
-func TestLaunchWithoutDryRunLaunchesNothing(t *testing.T) {
-	var out, errb bytes.Buffer
-	code := run([]string{"launch", "--data-dir", t.TempDir()}, &out, &errb)
-	if code != 2 || out.Len() != 0 {
-		t.Fatalf("exit %d, stdout %q", code, out.String())
-	}
-	for _, want := range []string{"not enabled in this build", "nothing was started", "launch --dry-run"} {
-		if !strings.Contains(errb.String(), want) {
-			t.Errorf("stderr lacks %q: %s", want, errb.String())
+// TestLaunchNotReady: on a host where the plan is blocked (this machine,
+// an empty data directory), launch prints the blocked plan and starts
+// nothing, with or without --yes.
+func TestLaunchNotReady(t *testing.T) {
+	for _, extra := range [][]string{nil, {"--yes"}} {
+		var out, errb bytes.Buffer
+		// A QEMU that is not there: the host check runs no test guest.
+		noQEMU := filepath.Join(t.TempDir(), "no-qemu")
+		args := append([]string{"launch", "--data-dir", t.TempDir(), "--qemu", noQEMU}, extra...)
+		code := run(args, &out, &errb)
+		if code != 3 {
+			t.Fatalf("%v: exit %d, stderr %s", extra, code, errb.String())
 		}
+		if !strings.Contains(out.String(), "blocked because") || !strings.Contains(out.String(), "steps are blocked") {
+			t.Errorf("%v: the plan is not printed:\n%s", extra, out.String())
+		}
+		if !strings.Contains(errb.String(), "nothing was started") || strings.Contains(errb.String(), "--yes to carry") {
+			t.Errorf("%v: stderr: %s", extra, errb.String())
+		}
+	}
+	var out, errb bytes.Buffer
+	if code := run([]string{"launch", "--dry-run", "--yes", "--data-dir", t.TempDir()}, &out, &errb); code != 1 || !strings.Contains(errb.String(), "--dry-run does nothing") {
+		t.Errorf("--dry-run --yes: exit %d, %s", code, errb.String())
+	}
+}
+
+// TestLaunchAsksForYes: a ready plan is carried out only with --yes.
+func TestLaunchAsksForYes(t *testing.T) {
+	ready := launch.Plan{Ready: true, Steps: []launch.Step{{Number: 1, Kind: launch.KindHost, Title: "Check the host"}}}
+	var errb bytes.Buffer
+	if mayLaunch(ready, false, &errb) || !strings.Contains(errb.String(), "rerun this command with --yes") || !strings.Contains(errb.String(), "nothing was started") {
+		t.Errorf("without --yes: %s", errb.String())
+	}
+	errb.Reset()
+	if !mayLaunch(ready, true, &errb) || errb.Len() != 0 {
+		t.Errorf("with --yes: %s", errb.String())
+	}
+	blocked := launch.Plan{Steps: []launch.Step{{Number: 1, Title: "x", Blocked: []string{"no TDX"}}, {Number: 2}}}
+	if mayLaunch(blocked, true, &errb) || !strings.Contains(errb.String(), "1 of 2 launch steps are blocked") {
+		t.Errorf("blocked: %s", errb.String())
 	}
 }
 

@@ -165,3 +165,9 @@ func (s *apiSwitch) Wallet(ctx context.Context) (engine.WalletInfo, error) {
 func (s *apiSwitch) WalletSetup(ctx context.Context, req engine.WalletSetupRequest) (engine.WalletSetupResult, error) {
 	return s.get().WalletSetup(ctx, req)
 }
+func (s *apiSwitch) SetTelegramToken(ctx context.Context, token string) error {
+	return s.get().SetTelegramToken(ctx, token)
+}
+func (s *apiSwitch) TestTelegram(ctx context.Context) error {
+	return s.get().TestTelegram(ctx)
+}

@@ -335,12 +335,12 @@ func (v *mainView) start(ctx context.Context) {
 func (v *mainView) showAlert(a engine.Alert, at time.Time) {
 	line := a.Body
 	if !at.IsZero() {
-		line = at.Local().Format("15:04") + "  " + line
+		line = currentLocale().clock(at.Local(), false) + "  " + line
 	}
 	v.notice.SetText(line)
 	v.notice.Show()
 	if !a.Clear && v.notify != nil {
-		v.notify(fyne.NewNotification(a.Title, a.Body))
+		v.notify(fyne.NewNotification(alertTitle(a), a.Body))
 	}
 }
 

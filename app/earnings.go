@@ -18,7 +18,6 @@ import (
 	"github.com/cocoon-provider/cocoon-provider/engine"
 	"github.com/cocoon-provider/cocoon-provider/engine/gpu"
 	"github.com/cocoon-provider/cocoon-provider/engine/store"
-	"github.com/cocoon-provider/cocoon-provider/wallet"
 )
 
 // prefPricePerKWh is the preference holding the user's electricity price
@@ -150,7 +149,7 @@ func newEarningsView(ctx context.Context, api engine.API, prefs fyne.Preferences
 	v.period.SetSelected(earningsPeriods[0].label())
 
 	if p := prefs.Float(prefPricePerKWh); p > 0 {
-		v.price.SetText(strconv.FormatFloat(p, 'f', -1, 64))
+		v.price.SetText(currentLocale().num(p, -1))
 	}
 	v.price.SetPlaceHolder(lang.L("e.g. 0.30"))
 	v.price.OnChanged = func(s string) {
@@ -268,17 +267,18 @@ func (v *earningsView) show(p earningsPeriod, since time.Time, bs []engine.Earni
 	}
 	v.chart.Objects = objs
 	v.chart.Refresh()
-	v.max.Text = lang.L("max {{.Amount}} earned per day", vals{"Amount": wallet.TONString(peak)})
+	loc := currentLocale()
+	v.max.Text = lang.L("max {{.Amount}} earned per day", vals{"Amount": loc.ton(peak)})
 	if p.bucket < 24*time.Hour {
-		v.max.Text = lang.L("max {{.Amount}} earned per hour", vals{"Amount": wallet.TONString(peak)})
+		v.max.Text = lang.L("max {{.Amount}} earned per hour", vals{"Amount": loc.ton(peak)})
 	}
 	v.max.Refresh()
-	v.axis.SetText(lang.L("{{.Since}} … now", vals{"Since": since.Format("Mon 2 Jan 15:04")}))
+	v.axis.SetText(lang.L("{{.Since}} … now", vals{"Since": loc.dateTime(since)}))
 
 	var b strings.Builder
 	b.WriteString(lang.L("Last {{.Period}}:", vals{"Period": p.label()}) + "\n")
 	for _, st := range store.Stages() {
-		fmt.Fprintf(&b, "%-22s %20s\n", stageLabel(st), wallet.TONString(totals[st]))
+		fmt.Fprintf(&b, "%-22s %20s\n", stageLabel(st), loc.ton(totals[st]))
 	}
 	v.totals.SetText(strings.TrimRight(b.String(), "\n"))
 	sub := lang.L("what reached each stage in the period")
@@ -299,6 +299,7 @@ func (v *earningsView) showPower() {
 		}
 	}
 	p := earningsPeriods[v.periodIdx]
+	loc := currentLocale()
 	price, priceOK := parsePrice(v.price.Text)
 	switch {
 	case !found && v.mode == engine.ModeDev:
@@ -307,12 +308,12 @@ func (v *earningsView) showPower() {
 		v.power.SetText(lang.L("No GPU power reading."))
 	case !priceOK:
 		v.power.SetText(lang.L("The GPUs draw {{.Watts}} W now; enter your price per kWh (a number such as 0.30) for an estimate.",
-			vals{"Watts": fmt.Sprintf("%.0f", watts)}))
+			vals{"Watts": loc.num(watts, 0)}))
 	default:
 		kwh := watts / 1000 * p.span.Hours()
 		v.power.SetText(lang.L("The GPUs draw {{.Watts}} W now: over {{.Period}} that is about {{.KWh}} kWh, costing about {{.Cost}} at {{.Price}} per kWh.",
-			vals{"Watts": fmt.Sprintf("%.0f", watts), "Period": p.label(), "KWh": fmt.Sprintf("%.1f", kwh),
-				"Cost": fmt.Sprintf("%.2f", kwh*price), "Price": strconv.FormatFloat(price, 'f', -1, 64)}))
+			vals{"Watts": loc.num(watts, 0), "Period": p.label(), "KWh": loc.num(kwh, 1),
+				"Cost": loc.num(kwh*price, 2), "Price": loc.num(price, -1)}))
 	}
 }
 
@@ -338,7 +339,7 @@ func (v *earningsView) export(ctx context.Context) {
 			if cerr := wc.Close(); err == nil {
 				err = cerr
 			}
-			msg := lang.L("Exported the ledger since {{.Since}} to {{.Path}}", vals{"Since": since.Format("Mon 2 Jan 15:04"), "Path": wc.URI().Path()})
+			msg := lang.L("Exported the ledger since {{.Since}} to {{.Path}}", vals{"Since": currentLocale().dateTime(since), "Path": wc.URI().Path()})
 			if err != nil {
 				msg = lang.L("Export failed: {{.Error}} (try another folder)", vals{"Error": err.Error()})
 			}

@@ -65,6 +65,9 @@ func sourceKeys(t *testing.T) map[string]string {
 				return true
 			}
 			lit, ok := call.Args[0].(*ast.BasicLit)
+			if (!ok || lit.Kind != token.STRING) && name == "i18n.go" {
+				return true // engineText: keys of engine texts, see TestEngineTextsTranslated
+			}
 			if !ok || lit.Kind != token.STRING {
 				t.Errorf("%s: lang.%s with a key that is not a string literal", fset.Position(call.Pos()), sel.Sel.Name)
 				return true
@@ -92,6 +95,10 @@ func readTranslations(t *testing.T, code string) map[string]string {
 	}
 	return m
 }
+
+// engineKey matches the keys of engine texts ("check.kvm_device.title"),
+// which TestEngineTextsTranslated checks instead.
+var engineKey = regexp.MustCompile(`^[a-z0-9_]+(\.[a-z0-9_]+)+$`)
 
 var placeholder = regexp.MustCompile(`{{\s*\.(\w+)\s*}}`)
 
@@ -124,12 +131,12 @@ func TestTranslationsCoverSources(t *testing.T) {
 				t.Errorf("%s.json: empty text for %q", code, key)
 			case !reflect.DeepEqual(placeholders(v), placeholders(key)):
 				t.Errorf("%s.json: %q has placeholders %v, want %v", code, v, placeholders(v), placeholders(key))
-			case code == "en" && v != key:
+			case code == "en" && v != key && !engineKey.MatchString(key):
 				t.Errorf("en.json: %q maps to %q", key, v)
 			}
 		}
 		for key := range tr {
-			if _, ok := keys[key]; !ok {
+			if _, ok := keys[key]; !ok && !engineKey.MatchString(key) {
 				t.Errorf("%s.json: %q is not used in the code", code, key)
 			}
 		}

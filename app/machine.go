@@ -55,6 +55,7 @@ func newMachineView() *machineView {
 func wrapLabel(s string) *widget.Label {
 	l := widget.NewLabel(s)
 	l.Wrapping = fyne.TextWrapWord
+	l.Alignment = currentLocale().align()
 	return l
 }
 
@@ -89,11 +90,11 @@ func (v *machineView) showStoreError(msg string) {
 // show renders a report.
 func (v *machineView) show(r hostcheck.Report) {
 	v.prodIcon.SetResource(verdictIcon(r.Production))
-	v.prodText.SetText(r.Production.Summary)
+	v.prodText.SetText(verdictText(r, r.Production))
 	v.devIcon.SetResource(verdictIcon(r.Dev))
-	v.devText.SetText(r.Dev.Summary)
+	v.devText.SetText(verdictText(r, r.Dev))
 	v.checked.SetText(lang.L("Checked {{.Time}} on {{.Host}} ({{.OS}}, kernel {{.Kernel}})",
-		vals{"Time": r.Time.Format("15:04:05"), "Host": r.Host.Hostname, "OS": r.Host.OS, "Kernel": r.Host.Kernel}))
+		vals{"Time": currentLocale().clock(r.Time, true), "Host": r.Host.Hostname, "OS": r.Host.OS, "Kernel": r.Host.Kernel}))
 	rows := make([]fyne.CanvasObject, 0, len(r.Checks))
 	for _, c := range r.Checks {
 		rows = append(rows, checkRow(c))
@@ -103,16 +104,16 @@ func (v *machineView) show(r hostcheck.Report) {
 }
 
 func checkRow(c hostcheck.Check) fyne.CanvasObject {
-	title := widget.NewLabelWithStyle(c.Title, fyne.TextAlignLeading, fyne.TextStyle{Bold: true})
+	title := widget.NewLabelWithStyle(checkTitle(c), currentLocale().align(), fyne.TextStyle{Bold: true})
 	observed := wrapLabel(c.Observed)
 	lines := []fyne.CanvasObject{container.NewBorder(nil, nil, title, devBadge(c), observed)}
 	if c.Fix != "" && c.Status != hostcheck.StatusOK {
-		fix := wrapLabel(lang.L("Fix: {{.Fix}}", vals{"Fix": c.Fix}))
+		fix := wrapLabel(lang.L("Fix: {{.Fix}}", vals{"Fix": checkFix(c)}))
 		fix.Importance = widget.HighImportance
 		lines = append(lines, fix)
 	}
 	if c.Status != hostcheck.StatusOK {
-		why := wrapLabel(lang.L("Why it matters: {{.Why}}", vals{"Why": c.Why}))
+		why := wrapLabel(lang.L("Why it matters: {{.Why}}", vals{"Why": checkWhy(c)}))
 		why.TextStyle = fyne.TextStyle{Italic: true}
 		lines = append(lines, why)
 	}
@@ -124,7 +125,7 @@ func devBadge(c hostcheck.Check) fyne.CanvasObject {
 	if c.DevStatus == hostcheck.StatusNone || c.DevStatus == c.Status {
 		return nil
 	}
-	l := widget.NewLabel(lang.L("dev mode: {{.Status}}", vals{"Status": string(c.DevStatus)}))
+	l := widget.NewLabel(lang.L("dev mode: {{.Status}}", vals{"Status": statusText(c.DevStatus)}))
 	l.Importance = widget.LowImportance
 	return l
 }

@@ -72,6 +72,21 @@ type settingsView struct {
 	liteCfg   *widget.Entry
 	// present are the host's GPUs, as last loaded.
 	present []settingsGPU
+	// Telegram alerts: the check and chat id are saved with the form; the
+	// token is stored (or removed) at once by its own buttons, and is never
+	// shown: tgTokenSet says whether one is stored.
+	tgOn       *widget.Check
+	tgChat     *widget.Entry
+	tgToken    *widget.Entry
+	tgState    *widget.Label
+	tgStore    *widget.Button
+	tgRemove   *widget.Button
+	tgTest     *widget.Button
+	tgResult   *widget.Label
+	tgTokenSet bool
+	// tgDone closes once the last token or test action's outcome is on
+	// screen (tests wait on it).
+	tgDone <-chan struct{}
 
 	// loaded are the settings as last loaded: what the form does not show
 	// (the price coefficient, set by the wizard) is saved unchanged.
@@ -104,6 +119,8 @@ type settingsForm struct {
 	idleMin, pauseW, resumeW string
 	powerOff                 bool
 	language, liteCfg        string
+	tgOn                     bool
+	tgChat                   string
 }
 
 // Language choices: the preference's value, and its name in its own
@@ -169,7 +186,7 @@ func newSettingsView(ctx context.Context, api engine.API, prefs fyne.Preferences
 			widget.NewFormItem(lang.L("From"), v.from), widget.NewFormItem(lang.L("To"), v.to))))
 	other := widget.NewCard(lang.L("Updates and start"), "",
 		container.NewVBox(widget.NewForm(widget.NewFormItem(lang.L("Update feed URL"), v.feed)), v.startup))
-	v.content = container.NewVScroll(container.NewVBox(v.buildAdded(), alerts, pause, v.buildPower(), schedule, v.buildWhen(), other,
+	v.content = container.NewVScroll(container.NewVBox(v.buildAdded(), alerts, v.buildTelegram(ctx), pause, v.buildPower(), schedule, v.buildWhen(), other,
 		v.buildHost(), container.NewHBox(v.save), v.status))
 	v.enableFields()
 	v.stale.Store(true)
@@ -570,6 +587,9 @@ func (v *settingsView) fillAdded(set engine.Settings) {
 		v.resumeW.SetText(strconv.Itoa(set.ResumeBelowW))
 	}
 	v.liteCfg.SetText(set.LiteserverConfig)
+	v.tgOn.SetChecked(set.TelegramEnabled)
+	v.tgChat.SetText(set.TelegramChatID)
+	v.showTelegramToken(set.TelegramTokenSet)
 	code := ""
 	if v.prefs != nil {
 		code = v.prefs.String(prefLanguage)
@@ -587,6 +607,7 @@ func (v *settingsView) addedForm(f *settingsForm) {
 	f.gpusAll, f.idleOn, f.busyOn, f.powerOff = v.gpusAll.Checked, v.idleOn.Checked, v.busyOn.Checked, v.powerOff.Checked
 	f.idleMin, f.pauseW, f.resumeW, f.liteCfg = v.idleMin.Text, v.pauseW.Text, v.resumeW.Text, v.liteCfg.Text
 	f.gpus = strings.Join(v.tickedGPUs(), "\n")
+	f.tgOn, f.tgChat = v.tgOn.Checked, v.tgChat.Text
 	if i := v.language.SelectedIndex(); i >= 0 {
 		f.language = settingsLanguages()[i].code
 	}
@@ -651,7 +672,110 @@ func (v *settingsView) addedSettings(set *engine.Settings) error {
 		}
 	}
 	set.LiteserverConfig = strings.TrimSpace(v.liteCfg.Text)
+	set.TelegramEnabled, set.TelegramChatID = v.tgOn.Checked, strings.TrimSpace(v.tgChat.Text)
 	return nil
+}
+
+// buildTelegram builds the card of the Telegram alerts.
+func (v *settingsView) buildTelegram(ctx context.Context) fyne.CanvasObject {
+	v.tgOn = widget.NewCheck(lang.L("Send the alerts to Telegram too"), func(bool) { v.edited() })
+	v.tgChat = widget.NewEntry()
+	v.tgChat.SetPlaceHolder(lang.L("e.g. 123456789, or -100… for a group"))
+	v.tgChat.OnChanged = func(string) { v.edited() }
+	v.tgToken = widget.NewPasswordEntry()
+	v.tgToken.SetPlaceHolder(lang.L("the token @BotFather gave you"))
+	v.tgState = wrapLabel("")
+	v.tgResult = wrapLabel("")
+	v.tgStore = widget.NewButton(lang.L("Store token"), func() { v.tgDone = v.setTelegramToken(ctx, v.tgToken.Text) })
+	v.tgRemove = widget.NewButton(lang.L("Remove"), func() { v.tgDone = v.setTelegramToken(ctx, "") })
+	v.tgTest = widget.NewButton(lang.L("Send a test message"), func() { v.tgDone = v.testTelegram(ctx) })
+	v.showTelegramToken(false)
+	return widget.NewCard(lang.L("Telegram alerts"),
+		lang.L("the same alerts as a message from your own bot: make one with @BotFather, send it /start, then enter its token and your chat id"),
+		container.NewVBox(v.tgOn, widget.NewForm(
+			widget.NewFormItem(lang.L("Chat id"), v.tgChat),
+			widget.NewFormItem(lang.L("Bot token"), container.NewBorder(nil, nil, nil, container.NewHBox(v.tgStore, v.tgRemove), v.tgToken))),
+			v.tgState, container.NewHBox(v.tgTest), v.tgResult))
+}
+
+// showTelegramToken shows whether a token is stored.
+func (v *settingsView) showTelegramToken(set bool) {
+	v.tgTokenSet = set
+	if set {
+		v.tgState.SetText(lang.L("A token is stored (encrypted). Enter another to replace it."))
+		v.tgStore.SetText(lang.L("Replace"))
+		v.tgRemove.Enable()
+	} else {
+		v.tgState.SetText(lang.L("No token is stored."))
+		v.tgStore.SetText(lang.L("Store token"))
+		v.tgRemove.Disable()
+	}
+}
+
+// setTelegramToken stores token ("" removes the stored one) in the
+// background; the returned channel closes once the outcome is on screen.
+// The entry is emptied either way: the token is never kept in the form.
+func (v *settingsView) setTelegramToken(ctx context.Context, token string) <-chan struct{} {
+	done := make(chan struct{})
+	token = strings.TrimSpace(token)
+	if token == "" && !v.tgTokenSet {
+		v.showTelegramResult(widget.DangerImportance, lang.L("Enter the bot token first."))
+		close(done)
+		return done
+	}
+	v.tgToken.SetText("")
+	v.tgStore.Disable()
+	v.tgRemove.Disable()
+	go func() {
+		err := v.api.SetTelegramToken(ctx, token)
+		fyne.Do(func() {
+			defer close(done)
+			v.tgStore.Enable()
+			if err != nil {
+				v.showTelegramToken(v.tgTokenSet)
+				v.showTelegramResult(widget.DangerImportance, lang.L("The token was not stored: {{.Error}}", vals{"Error": err.Error()}))
+				return
+			}
+			v.showTelegramToken(token != "")
+			if token == "" {
+				v.showTelegramResult(widget.SuccessImportance, lang.L("The token was removed."))
+			} else {
+				v.showTelegramResult(widget.SuccessImportance, lang.L("The token was stored."))
+			}
+		})
+	}()
+	return done
+}
+
+// testTelegram sends a test message with the saved settings in the
+// background and shows the outcome.
+func (v *settingsView) testTelegram(ctx context.Context) <-chan struct{} {
+	done := make(chan struct{})
+	if f := v.form(); f.tgChat != v.saved.tgChat || f.tgOn != v.saved.tgOn {
+		v.showTelegramResult(widget.DangerImportance, lang.L("Save the settings first: the test message goes to the saved chat id."))
+		close(done)
+		return done
+	}
+	v.tgTest.Disable()
+	v.showTelegramResult(widget.LowImportance, lang.L("Sending…"))
+	go func() {
+		err := v.api.TestTelegram(ctx)
+		fyne.Do(func() {
+			defer close(done)
+			v.tgTest.Enable()
+			if err != nil {
+				v.showTelegramResult(widget.DangerImportance, lang.L("The test message was not sent: {{.Error}}", vals{"Error": err.Error()}))
+				return
+			}
+			v.showTelegramResult(widget.SuccessImportance, lang.L("Test message sent: check the chat."))
+		})
+	}()
+	return done
+}
+
+func (v *settingsView) showTelegramResult(imp widget.Importance, msg string) {
+	v.tgResult.Importance = imp
+	v.tgResult.SetText(msg)
 }
 
 // saveLanguage stores the chosen language in the preferences and reports

@@ -373,3 +373,76 @@ func TestApplyLanguage(t *testing.T) {
 		}
 	}
 }
+
+func TestSettingsViewTelegram(t *testing.T) {
+	const token = "123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsawQ"
+	v, api := newTestSettingsView(t, engine.DefaultSettings(), nil)
+	ctx := context.Background()
+	if v.tgOn.Checked || v.tgChat.Text != "" || v.tgTokenSet || !v.tgRemove.Disabled() || v.tgStore.Text != "Store token" {
+		t.Fatalf("fresh form: on %v chat %q token set %v", v.tgOn.Checked, v.tgChat.Text, v.tgTokenSet)
+	}
+
+	// The chat id and the check are saved with the form.
+	test.Type(v.tgChat, "-1001234567890")
+	v.tgOn.SetChecked(true)
+	if v.save.Disabled() {
+		t.Fatal("Save stays disabled after a Telegram edit")
+	}
+	// A test before saving says to save first, and asks nothing.
+	test.Tap(v.tgTest)
+	waitDone(t, v.tgDone, "the test message")
+	if api.TelegramTests != 0 || !strings.Contains(v.tgResult.Text, "Save the settings first") {
+		t.Fatalf("test before saving: %d calls, %q", api.TelegramTests, v.tgResult.Text)
+	}
+	test.Tap(v.save)
+	waitDone(t, v.done, "saving")
+	if got, _ := api.StoredSettings(); !got.TelegramEnabled || got.TelegramChatID != "-1001234567890" {
+		t.Fatalf("stored %+v", got)
+	}
+
+	// The token: stored at once, then shown as stored only.
+	test.Type(v.tgToken, token)
+	test.Tap(v.tgStore)
+	waitDone(t, v.tgDone, "storing the token")
+	if api.TelegramToken() != token || v.tgToken.Text != "" || !v.tgTokenSet || v.tgStore.Text != "Replace" || v.tgRemove.Disabled() ||
+		!strings.Contains(v.tgState.Text, "A token is stored") {
+		t.Fatalf("after storing: engine %q, entry %q, state %q, button %q", api.TelegramToken(), v.tgToken.Text, v.tgState.Text, v.tgStore.Text)
+	}
+	if !v.tgToken.Password {
+		t.Error("the token entry is not a password entry")
+	}
+	// A bad token is refused with the engine's sentence.
+	test.Type(v.tgToken, "nonsense")
+	test.Tap(v.tgStore)
+	waitDone(t, v.tgDone, "storing a bad token")
+	if api.TelegramToken() != token || !strings.Contains(v.tgResult.Text, "not a Telegram bot token") || !v.tgTokenSet {
+		t.Fatalf("bad token: engine %q, result %q", api.TelegramToken(), v.tgResult.Text)
+	}
+
+	// The test message, and its failure.
+	test.Tap(v.tgTest)
+	waitDone(t, v.tgDone, "the test message")
+	if api.TelegramTests != 1 || v.tgResult.Text != "Test message sent: check the chat." {
+		t.Fatalf("test: %d calls, %q", api.TelegramTests, v.tgResult.Text)
+	}
+	api.FailTelegram(errors.New("chat not found: send /start to the bot from that chat first"))
+	test.Tap(v.tgTest)
+	waitDone(t, v.tgDone, "the failing test message")
+	if !strings.Contains(v.tgResult.Text, "send /start to the bot") || v.tgResult.Importance != widget.DangerImportance {
+		t.Fatalf("failed test: %q", v.tgResult.Text)
+	}
+
+	// A reload shows the token as stored, never the token.
+	v.shown = v.load(ctx)
+	waitDone(t, v.shown, "reloading")
+	if !v.tgTokenSet || v.tgToken.Text != "" || v.tgChat.Text != "-1001234567890" || !v.tgOn.Checked {
+		t.Fatalf("reloaded: set %v entry %q chat %q", v.tgTokenSet, v.tgToken.Text, v.tgChat.Text)
+	}
+
+	// Remove.
+	test.Tap(v.tgRemove)
+	waitDone(t, v.tgDone, "removing the token")
+	if api.TelegramToken() != "" || v.tgTokenSet || !v.tgRemove.Disabled() || v.tgState.Text != "No token is stored." {
+		t.Fatalf("after removal: engine %q, state %q", api.TelegramToken(), v.tgState.Text)
+	}
+}

@@ -2,7 +2,6 @@ package app
 
 import (
 	"context"
-	"fmt"
 	"time"
 
 	"fyne.io/fyne/v2"
@@ -12,7 +11,6 @@ import (
 	"github.com/cocoon-provider/cocoon-provider/engine/store"
 	"github.com/cocoon-provider/cocoon-provider/engine/vm"
 	"github.com/cocoon-provider/cocoon-provider/engine/worker"
-	"github.com/cocoon-provider/cocoon-provider/wallet"
 )
 
 // trayText is what the tray menu shows for one engine state.
@@ -30,9 +28,10 @@ func trayLines(st engine.State, now time.Time) trayText {
 	if e := st.Earnings; e != nil {
 		today, week, claimable = e.Today[store.StageEarned], e.Week[store.StageEarned], e.ClaimableNow
 	}
-	t.Today = lang.L("Earned today: {{.Amount}}", vals{"Amount": wallet.TONString(today)})
-	t.Week = lang.L("This week: {{.Amount}}", vals{"Amount": wallet.TONString(week)})
-	t.Claimable = lang.L("Claimable: {{.Amount}}", vals{"Amount": wallet.TONString(claimable)})
+	loc := currentLocale()
+	t.Today = lang.L("Earned today: {{.Amount}}", vals{"Amount": loc.ton(today)})
+	t.Week = lang.L("This week: {{.Amount}}", vals{"Amount": loc.ton(week)})
+	t.Claimable = lang.L("Claimable: {{.Amount}}", vals{"Amount": loc.ton(claimable)})
 	t.CanPay = claimable > 0
 
 	in := st.Dev
@@ -43,11 +42,11 @@ func trayLines(st engine.State, now time.Time) trayText {
 	case p != nil && p.Indefinite():
 		t.Status = lang.L("Paused until you resume")
 	case p != nil:
-		format := "15:04"
+		until := loc.clock(p.Until.Local(), false)
 		if y, m, d := p.Until.Local().Date(); y != now.Local().Year() || m != now.Local().Month() || d != now.Local().Day() {
-			format = "Mon 15:04"
+			until = loc.dayTime(p.Until.Local())
 		}
-		t.Status = lang.L("Paused until {{.Time}}", vals{"Time": p.Until.Local().Format(format)})
+		t.Status = lang.L("Paused until {{.Time}}", vals{"Time": until})
 	default:
 		t.Status = lang.L("{{.Mode}}: {{.State}}", vals{"Mode": modeText(st.Mode), "State": instanceText(in)})
 	}
@@ -57,7 +56,7 @@ func trayLines(st engine.State, now time.Time) trayText {
 	if in != nil && in.Stats != nil {
 		s := in.Stats.Status
 		if h := s.WalletHealth(); h == worker.WalletLow || h == worker.WalletTooLow {
-			t.Float = lang.L("⚠ Worker wallet float low: {{.Amount}} (top up to 5 TON or more)", vals{"Amount": wallet.TONString(s.WalletBalance)})
+			t.Float = lang.L("⚠ Worker wallet float low: {{.Amount}} (top up to 5 TON or more)", vals{"Amount": loc.ton(s.WalletBalance)})
 		}
 	}
 	return t
@@ -79,7 +78,7 @@ func instanceText(in *engine.Instance) string {
 	}
 	s := string(in.State)
 	if (in.State == vm.StateRunning || in.State == vm.StateDegraded) && in.Stats != nil {
-		s += lang.L(" · {{.Rate}} req/s", vals{"Rate": fmt.Sprintf("%.1f", in.Stats.Counters.Queries.Rate(worker.Window10s))})
+		s += lang.L(" · {{.Rate}} req/s", vals{"Rate": currentLocale().num(in.Stats.Counters.Queries.Rate(worker.Window10s), 1)})
 	}
 	return s
 }

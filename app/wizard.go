@@ -291,11 +291,11 @@ func verdictSentence(r hostcheck.Report) string {
 	var failed []string
 	for _, c := range r.Checks {
 		if c.Status == hostcheck.StatusFail {
-			failed = append(failed, c.Title)
+			failed = append(failed, checkTitle(c))
 		}
 	}
 	if len(failed) == 0 {
-		failed = append(failed, r.Production.Summary)
+		failed = append(failed, verdictText(r, r.Production))
 	}
 	return lang.L("It cannot, because of: {{.Reasons}}; you can still try dev mode.", vals{"Reasons": strings.Join(failed, ", ")})
 }

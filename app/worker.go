@@ -17,7 +17,6 @@ import (
 	"github.com/cocoon-provider/cocoon-provider/engine/store"
 	"github.com/cocoon-provider/cocoon-provider/engine/vm"
 	"github.com/cocoon-provider/cocoon-provider/engine/worker"
-	"github.com/cocoon-provider/cocoon-provider/wallet"
 )
 
 // workerView shows the dev-mode worker VM, its live activity and the
@@ -136,9 +135,9 @@ func payoutText(res []engine.TargetResult, err error) string {
 		case r.Proxy == "":
 			parts = append(parts, fmt.Sprintf("%s: %v", r.Target.Label, r.Err))
 		case r.Err != nil:
-			parts = append(parts, lang.L("{{.Amount}} not paid out: {{.Error}}", vals{"Amount": wallet.TONString(r.Amount), "Error": r.Err.Error()}))
+			parts = append(parts, lang.L("{{.Amount}} not paid out: {{.Error}}", vals{"Amount": currentLocale().ton(r.Amount), "Error": r.Err.Error()}))
 		default:
-			parts = append(parts, lang.L("payout of {{.Amount}} sent (the worker's wallet pays about 0.006 TON gas)", vals{"Amount": wallet.TONString(r.Amount)}))
+			parts = append(parts, lang.L("payout of {{.Amount}} sent (the worker's wallet pays about 0.006 TON gas)", vals{"Amount": currentLocale().ton(r.Amount)}))
 		}
 	}
 	if err != nil {
@@ -196,16 +195,17 @@ func (v *workerView) show(in *engine.Instance, msg string) {
 // poll interval and totals since the worker started.
 func activityText(in *engine.Instance) string {
 	var b strings.Builder
+	loc := currentLocale()
 	c := in.Stats.Counters
 	// The worker's own 10-second rates (§6.4) are steadier than one poll.
 	b.WriteString(lang.L("Last 10 s: {{.Requests}} requests/s · {{.Tokens}} adjusted tokens/s · concurrency {{.Concurrency}}",
-		vals{"Requests": fmt.Sprintf("%.2f", c.Queries.Rate(worker.Window10s)), "Tokens": fmt.Sprintf("%.0f", c.TotalAdjustedTokens.Rate(worker.Window10s)),
-			"Concurrency": fmt.Sprintf("%.2f", c.Time.Rate(worker.Window10s))}))
+		vals{"Requests": loc.num(c.Queries.Rate(worker.Window10s), 2), "Tokens": loc.num(c.TotalAdjustedTokens.Rate(worker.Window10s), 0),
+			"Concurrency": loc.num(c.Time.Rate(worker.Window10s), 2)}))
 	if a := in.Activity; a != nil && a.Queries > 0 {
-		b.WriteString(lang.L(" · success {{.Percent}}%", vals{"Percent": fmt.Sprintf("%.0f", 100*a.SuccessRate())}))
+		b.WriteString(lang.L(" · success {{.Percent}}%", vals{"Percent": loc.num(100*a.SuccessRate(), 0)}))
 	}
 	b.WriteString("\n")
-	f0 := func(x float64) string { return fmt.Sprintf("%.0f", x) }
+	f0 := func(x float64) string { return loc.num(x, 0) }
 	b.WriteString(lang.L("Since the worker started: {{.Requests}} requests ({{.Failed}} failed) · {{.Tokens}} adjusted tokens (prompt {{.Prompt}}, cached {{.Cached}}, completion {{.Completion}}, reasoning {{.Reasoning}}) · {{.In}} in, {{.Out}} out",
 		vals{"Requests": f0(c.Queries.Total()), "Failed": f0(c.Failed.Total()), "Tokens": f0(c.TotalAdjustedTokens.Total()),
 			"Prompt": f0(c.PromptAdjustedTokens.Total()), "Cached": f0(c.CachedAdjustedTokens.Total()),
@@ -220,7 +220,7 @@ func activityText(in *engine.Instance) string {
 		case worker.WalletLow:
 			state = lang.L("{{.State}}: under 5 TON; top it up soon", vals{"State": state})
 		}
-		b.WriteString("\n" + lang.L("Cocoon wallet float: {{.Amount}} ({{.State}})", vals{"Amount": wallet.TONString(w.Balance), "State": state}))
+		b.WriteString("\n" + lang.L("Cocoon wallet float: {{.Amount}} ({{.State}})", vals{"Amount": loc.ton(w.Balance), "State": state}))
 	}
 	b.WriteString("\n" + lang.L("Connected proxies: {{.Count}}", vals{"Count": len(in.Stats.Proxies)}))
 	if l := in.Load; l != nil {
@@ -239,19 +239,20 @@ func trustText(t engine.Trust) string {
 	}
 	if !t.CertNotBefore.IsZero() {
 		b.WriteString("\n" + lang.L("RA-TLS certificate made {{.Age}} ago, valid until {{.Until}}",
-			vals{"Age": time.Since(t.CertNotBefore).Round(time.Minute).String(), "Until": t.CertNotAfter.Local().Format("Mon 15:04")}))
+			vals{"Age": time.Since(t.CertNotBefore).Round(time.Minute).String(), "Until": currentLocale().dayTime(t.CertNotAfter.Local())}))
 	}
 	return b.String()
 }
 
 func bytesText(n float64) string {
+	loc := currentLocale()
 	switch {
 	case n >= 1<<20:
-		return fmt.Sprintf("%.1f MiB", n/(1<<20))
+		return loc.num(n/(1<<20), 1) + " MiB"
 	case n >= 1<<10:
-		return fmt.Sprintf("%.1f KiB", n/(1<<10))
+		return loc.num(n/(1<<10), 1) + " KiB"
 	}
-	return fmt.Sprintf("%.0f B", n)
+	return loc.num(n, 0) + " B"
 }
 
 // showEarnings renders the settlement pipeline for four periods.
@@ -260,12 +261,13 @@ func (v *workerView) showEarnings(e *engine.Earnings) {
 		return
 	}
 	var b strings.Builder
+	loc := currentLocale()
 	fmt.Fprintf(&b, "%-22s %16s %16s %16s %16s\n", "", lang.L("today"), lang.L("7 days"), lang.L("30 days"), lang.L("all time"))
 	for _, st := range store.Stages() {
-		fmt.Fprintf(&b, "%-22s %16s %16s %16s %16s\n", stageLabel(st), wallet.TONString(e.Today[st]),
-			wallet.TONString(e.Week[st]), wallet.TONString(e.Month[st]), wallet.TONString(e.All[st]))
+		fmt.Fprintf(&b, "%-22s %16s %16s %16s %16s\n", stageLabel(st), loc.ton(e.Today[st]),
+			loc.ton(e.Week[st]), loc.ton(e.Month[st]), loc.ton(e.All[st]))
 	}
-	b.WriteString(lang.L("Claimable now: {{.Amount}}", vals{"Amount": wallet.TONString(e.ClaimableNow)}))
+	b.WriteString(lang.L("Claimable now: {{.Amount}}", vals{"Amount": loc.ton(e.ClaimableNow)}))
 	v.earnings.SetText(b.String())
 	if e.ClaimableNow > 0 {
 		v.payout.Enable()
@@ -281,13 +283,13 @@ func (v *workerView) showPause(p *engine.Pause) {
 		v.paused.SetText("")
 		v.resume.Disable()
 	case p.Auto:
-		v.paused.SetText(lang.L("Paused automatically ({{.Reason}}): proxies send no new requests; the VM stays up and resumes by itself when that is over. Resume to work anyway.", vals{"Reason": p.Reason}))
+		v.paused.SetText(lang.L("Paused automatically ({{.Reason}}): proxies send no new requests; the VM stays up and resumes by itself when that is over. Resume to work anyway.", vals{"Reason": pauseReason(*p)}))
 		v.resume.Enable()
 	case p.Indefinite():
 		v.paused.SetText(lang.L("Paused until you resume: proxies send no new requests; the VM stays up."))
 		v.resume.Enable()
 	default:
-		v.paused.SetText(lang.L("Paused until {{.Time}}: proxies send no new requests; the VM stays up and resumes by itself.", vals{"Time": p.Until.Local().Format("Mon 15:04")}))
+		v.paused.SetText(lang.L("Paused until {{.Time}}: proxies send no new requests; the VM stays up and resumes by itself.", vals{"Time": currentLocale().dayTime(p.Until.Local())}))
 		v.resume.Enable()
 	}
 }

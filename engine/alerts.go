@@ -47,6 +47,13 @@ type Alert struct {
 	Kind  AlertKind `json:"kind"`
 	Title string    `json:"title"`
 	Body  string    `json:"body"`
+	// TitleKey names Title's wording for translation
+	// ("alert.<kind>[.<case>].title"), with the values it embeds in
+	// TitleArgs; a user interface shows its translation and falls back
+	// to Title. Body has no key: it is made of the engine's English
+	// labels and reasons.
+	TitleKey  string            `json:"title_key,omitempty"`
+	TitleArgs map[string]string `json:"title_args,omitempty"`
 	// Instance is the worker it is about, or NoInstance.
 	Instance int `json:"instance"`
 	// Clear says that an earlier alert's condition is over (a worker is
@@ -57,6 +64,25 @@ type Alert struct {
 
 // Text is the alert in one line: its title and body.
 func (a Alert) Text() string { return a.Title + ": " + a.Body }
+
+// AlertTitleKeys are the keys of every alert title (Alert.TitleKey), for
+// the user interface's translations to cover. The payout title's value
+// is NanoTON (the amount in nanoTON), the hot GPU's TempC.
+var AlertTitleKeys = []string{
+	alertTitleKey(AlertWorkerDown, ""), alertTitleKey(AlertWorkerDown, "clear"),
+	alertTitleKey(AlertFloatLow, ""), alertTitleKey(AlertFloatLow, "too_low"),
+	alertTitleKey(AlertNotAllowed, ""), alertTitleKey(AlertNotAllowed, "image"), alertTitleKey(AlertNotAllowed, "model"),
+	alertTitleKey(AlertGPUHot, ""), alertTitleKey(AlertPayout, ""),
+}
+
+// alertTitleKey is the translation key of an alert kind's title, or of
+// one case of it.
+func alertTitleKey(k AlertKind, variant string) string {
+	if variant != "" {
+		return "alert." + string(k) + "." + variant + ".title"
+	}
+	return "alert." + string(k) + ".title"
+}
 
 // The alert rules' settings and times.
 const (
@@ -199,7 +225,7 @@ func (d *alertDetector) observeWorker(out *[]Alert, in Instance, label string, n
 			w.alerted = false
 			delete(d.sent, key)
 			*out = append(*out, Alert{Kind: AlertWorkerDown, Instance: n, Clear: true,
-				Title: "Worker running again", Body: capitalise(label) + " is running and answering again."})
+				Title: "Worker running again", TitleKey: alertTitleKey(AlertWorkerDown, "clear"), Body: capitalise(label) + " is running and answering again."})
 		}
 	case in.State == vm.StateStopping || in.State == vm.StateStopped:
 		w.since = time.Time{} // stopped on purpose: not an outage
@@ -215,7 +241,7 @@ func (d *alertDetector) observeWorker(out *[]Alert, in Instance, label string, n
 			case vm.StatePreparing, vm.StateBooting:
 				how = "keeps restarting"
 			}
-			w.alerted = d.fire(out, key, Alert{Kind: AlertWorkerDown, Instance: n, Title: "Worker down",
+			w.alerted = d.fire(out, key, Alert{Kind: AlertWorkerDown, Instance: n, Title: "Worker down", TitleKey: alertTitleKey(AlertWorkerDown, ""),
 				Body: fmt.Sprintf("%s %s and has not recovered for over %d minutes; it earns nothing meanwhile. The Worker tab and the log say why.",
 					capitalise(label), how, int(alertDownAfter/time.Minute))}, now)
 		}
@@ -231,11 +257,11 @@ func (d *alertDetector) observeWorker(out *[]Alert, in Instance, label string, n
 		case worker.WalletLow, worker.WalletTooLow:
 			if was, ok := d.float[n]; !ok || (h == worker.WalletTooLow && was == worker.WalletLow) {
 				bal := wallet.TONString(in.Stats.Status.WalletBalance)
-				a := Alert{Kind: AlertFloatLow, Instance: n, Title: "Worker float low",
+				a := Alert{Kind: AlertFloatLow, Instance: n, Title: "Worker float low", TitleKey: alertTitleKey(AlertFloatLow, ""),
 					Body: fmt.Sprintf("The cocoon wallet of %s holds %s, under %s: top it up soon (`cocoon-provider wallet topup 3`).",
 						label, bal, wallet.TONString(worker.WalletLowNanoTON))}
 				if h == worker.WalletTooLow {
-					a.Title = "Worker float too low"
+					a.Title, a.TitleKey = "Worker float too low", alertTitleKey(AlertFloatLow, "too_low")
 					a.Body = fmt.Sprintf("The cocoon wallet of %s holds %s, under the %s it needs: the worker will not start or serve requests. Fund it: `cocoon-provider wallet topup 3`.",
 						label, bal, wallet.TONString(worker.WalletMinNanoTON))
 				}
@@ -253,14 +279,14 @@ func (d *alertDetector) observeWorker(out *[]Alert, in Instance, label string, n
 		case t.Accepted:
 			delete(d.refused, n)
 		case t.Refused() && !d.refused[n]:
-			title := "The network would refuse the worker"
+			title, titleKey := "The network would refuse the worker", alertTitleKey(AlertNotAllowed, "")
 			switch {
 			case t.ImageHash != "" && !t.ImageListed:
-				title = "Worker image not on the allow-list"
+				title, titleKey = "Worker image not on the allow-list", alertTitleKey(AlertNotAllowed, "image")
 			case !t.ModelListed:
-				title = "Worker model not on the allow-list"
+				title, titleKey = "Worker model not on the allow-list", alertTitleKey(AlertNotAllowed, "model")
 			}
-			a := Alert{Kind: AlertNotAllowed, Instance: n, Title: title,
+			a := Alert{Kind: AlertNotAllowed, Instance: n, Title: title, TitleKey: titleKey,
 				Body: fmt.Sprintf("The network would refuse %s: %s. It gets no requests until the root contract lists its image and model.",
 					label, strings.Join(t.Reasons, "; "))}
 			if d.fire(out, alertKey{AlertNotAllowed, subject}, a, now) {
@@ -290,8 +316,9 @@ func (d *alertDetector) observeGPUs(out *[]Alert, inv gpu.Inventory, now time.Ti
 			w.coolSince = time.Time{}
 			if !w.alerted {
 				w.alerted = d.fire(out, alertKey{AlertGPUHot, subject}, Alert{Kind: AlertGPUHot, Instance: NoInstance,
-					Title: fmt.Sprintf("GPU too hot: %d °C", t),
-					Body:  fmt.Sprintf("%s is at %d °C, at or over the %d °C limit: check the machine's cooling and airflow; a hot GPU slows down.", name, t, limit)}, now)
+					Title:    fmt.Sprintf("GPU too hot: %d °C", t),
+					TitleKey: alertTitleKey(AlertGPUHot, ""), TitleArgs: map[string]string{"TempC": strconv.Itoa(t)},
+					Body: fmt.Sprintf("%s is at %d °C, at or over the %d °C limit: check the machine's cooling and airflow; a hot GPU slows down.", name, t, limit)}, now)
 			}
 		case t < limit-gpuCoolMarginC:
 			if !w.alerted {
@@ -362,7 +389,8 @@ func (d *alertDetector) observePayouts(out *[]Alert, prev, cur State, now time.T
 	if p.rises > 1 {
 		body = fmt.Sprintf("%s arrived in your wallet in %d payouts; %s in all so far.", amount, p.rises, wallet.TONString(total))
 	}
-	if d.fire(out, alertKey{AlertPayout, ""}, Alert{Kind: AlertPayout, Instance: NoInstance, Title: "Payout arrived: " + amount, Body: body}, now) {
+	if d.fire(out, alertKey{AlertPayout, ""}, Alert{Kind: AlertPayout, Instance: NoInstance, Title: "Payout arrived: " + amount,
+		TitleKey: alertTitleKey(AlertPayout, ""), TitleArgs: map[string]string{"NanoTON": strconv.FormatInt(total-p.announced, 10)}, Body: body}, now) {
 		p.announced, p.since, p.rises = total, time.Time{}, 0
 	}
 }
@@ -398,8 +426,9 @@ func (s *Service) readSettings(ctx context.Context, st *store.Store) Settings {
 	return set
 }
 
-// publishAlertsLocked tells subscribers about alerts and stores them as
-// events; s.mu is held (update).
+// publishAlertsLocked tells subscribers about alerts, stores them as
+// events and queues them for Telegram (telegram.go); s.mu is held
+// (update).
 func (s *Service) publishAlertsLocked(alerts []Alert) {
 	for _, a := range alerts {
 		ev := Event{Kind: EventAlert, Time: s.state.Updated, Message: a.Text(), State: s.state, Alert: &a}
@@ -423,5 +452,8 @@ func (s *Service) publishAlertsLocked(alerts []Alert) {
 			s.recordEventLevel(st, level, "alert."+string(a.Kind), a.Text(),
 				map[string]any{"instance": a.Instance, "title": a.Title, "clear": a.Clear})
 		}()
+	}
+	for _, a := range alerts {
+		s.forwardAlertLocked(a)
 	}
 }

@@ -69,6 +69,16 @@ type API interface {
 	// secrets are never logged; a created wallet's words are in the
 	// result, once.
 	WalletSetup(ctx context.Context, req WalletSetupRequest) (WalletSetupResult, error)
+	// SetTelegramToken stores the Telegram bot token that alerts are sent
+	// with, encrypted (see SecretsKeyFile); "" removes it. It is write-only:
+	// Settings says only whether one is stored (TelegramTokenSet). A
+	// string that is no bot token is ErrInvalidTelegramToken. The token is
+	// never logged.
+	SetTelegramToken(ctx context.Context, token string) error
+	// TestTelegram sends a test message to the chat of the stored settings
+	// with the stored token. A refusal is an error saying what to fix
+	// (notify.ErrBotTokenRefused, notify.ErrChatNotFound).
+	TestTelegram(ctx context.Context) error
 }
 
 // Mode is how the worker is run.

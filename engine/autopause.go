@@ -7,6 +7,7 @@ import (
 	"os"
 	"path"
 	"slices"
+	"strconv"
 	"time"
 
 	"github.com/cocoon-provider/cocoon-provider/engine/gpu"
@@ -30,19 +31,59 @@ const (
 	autoBusyGoneFor = 60 * time.Second
 )
 
+// The translation keys of the pauses' reasons (Pause.ReasonKey), with
+// the names of the values each embeds (Pause.ReasonArgs).
+const (
+	ReasonKeyHot             = "pause.hot"
+	ReasonKeyOutsideSchedule = "pause.outside_schedule"
+	ReasonKeyUserActive      = "pause.user_active"
+	// ReasonKeyGPUBusy: GPU, PID.
+	ReasonKeyGPUBusy = "pause.gpu_busy"
+	// ReasonKeyGPUBusyNamed: GPU, PID, Program.
+	ReasonKeyGPUBusyNamed = "pause.gpu_busy_named"
+	// ReasonKeyPowerHigh: GPU, Watts, Limit.
+	ReasonKeyPowerHigh = "pause.power_high"
+)
+
+// ReasonKeys are the keys of every reason, for the user interface's
+// translations to cover.
+var ReasonKeys = []string{ReasonKeyHot, ReasonKeyOutsideSchedule, ReasonKeyUserActive, ReasonKeyGPUBusy, ReasonKeyGPUBusyNamed, ReasonKeyPowerHigh}
+
 // ReasonGPUBusy is the reason of a pause for another program on a GPU:
 // "another program uses GPU 0 (pid 1234, game)".
-func ReasonGPUBusy(index int, p gpu.Process) string {
+func ReasonGPUBusy(index int, p gpu.Process) string { return gpuBusy(index, p).text }
+
+func gpuBusy(index int, p gpu.Process) autoReason {
+	args := map[string]string{"GPU": strconv.Itoa(index), "PID": strconv.FormatUint(uint64(p.PID), 10)}
 	if p.Name == "" {
-		return fmt.Sprintf("another program uses GPU %d (pid %d)", index, p.PID)
+		return autoReason{fmt.Sprintf("another program uses GPU %d (pid %d)", index, p.PID), ReasonKeyGPUBusy, args}
 	}
-	return fmt.Sprintf("another program uses GPU %d (pid %d, %s)", index, p.PID, path.Base(p.Name))
+	args["Program"] = path.Base(p.Name)
+	return autoReason{fmt.Sprintf("another program uses GPU %d (pid %d, %s)", index, p.PID, path.Base(p.Name)), ReasonKeyGPUBusyNamed, args}
 }
 
 // ReasonPowerHigh is the reason of a pause for a GPU's power draw:
 // "GPU 1 draws 420 W, above 400 W".
 func ReasonPowerHigh(index int, watts float64, limitW int) string {
-	return fmt.Sprintf("GPU %d draws %.0f W, above %d W", index, watts, limitW)
+	return powerHigh(index, watts, limitW).text
+}
+
+func powerHigh(index int, watts float64, limitW int) autoReason {
+	return autoReason{fmt.Sprintf("GPU %d draws %.0f W, above %d W", index, watts, limitW), ReasonKeyPowerHigh,
+		map[string]string{"GPU": strconv.Itoa(index), "Watts": strconv.FormatFloat(watts, 'f', 0, 64), "Limit": strconv.Itoa(limitW)}}
+}
+
+// autoReason is the cause of an automatic pause: its English text and
+// its translation key with the values it embeds.
+type autoReason struct {
+	text string
+	key  string
+	args map[string]string
+}
+
+// pause is the automatic pause for the reason.
+func (r autoReason) pause() *Pause {
+	return &Pause{Auto: true, Reason: r.text, ReasonKey: r.key, ReasonArgs: r.args}
 }
 
 // autoInputs are what one step of the automatic pause looks at. The
@@ -131,7 +172,7 @@ type autopause struct {
 	// the other programs on the GPUs.
 	heat, power, busy hysteresis
 	// powerReason and busyReason say which GPU set power or busy on.
-	powerReason, busyReason string
+	powerReason, busyReason autoReason
 
 	// The sources Service.autoPause reads (Run's goroutine only); nil
 	// ones are set to the host's on first use. Tests set them first.
@@ -158,25 +199,26 @@ func (a *autopause) step(set Settings, in autoInputs, cur *Pause, now time.Time)
 	maxW, haveW := peak(in.power, func(w gpuWatts) float64 { return w.watts })
 	if a.power.observe(set.PauseAboveW > 0, maxW, haveW, float64(set.PauseAboveW), float64(set.ResumeBelowW), autoPowerLowFor, now) {
 		i := slices.IndexFunc(in.power, func(w gpuWatts) bool { return w.watts == maxW })
-		a.powerReason = ReasonPowerHigh(in.power[i].index, maxW, set.PauseAboveW)
+		a.powerReason = powerHigh(in.power[i].index, maxW, set.PauseAboveW)
 	}
 	a.busy.observe(set.PauseWhenGPUBusy, float64(len(in.foreign)), in.busyKnown, 1, 0, autoBusyGoneFor, now)
 	if len(in.foreign) > 0 && a.busy.on {
-		a.busyReason = ReasonGPUBusy(in.foreign[0].index, in.foreign[0].proc)
+		a.busyReason = gpuBusy(in.foreign[0].index, in.foreign[0].proc)
 	}
-	reason := ""
+	var r autoReason
 	switch {
 	case a.heat.on:
-		reason = ReasonHot
+		r = autoReason{text: ReasonHot, key: ReasonKeyHot}
 	case a.power.on:
-		reason = a.powerReason
+		r = a.powerReason
 	case a.busy.on:
-		reason = a.busyReason
+		r = a.busyReason
 	case set.IdleAfterMin > 0 && in.idle.Known && in.idle.idleFor(now) < time.Duration(set.IdleAfterMin)*time.Minute:
-		reason = ReasonUserActive
+		r = autoReason{text: ReasonUserActive, key: ReasonKeyUserActive}
 	case set.Schedule != nil && !set.Schedule.Inside(now):
-		reason = ReasonOutsideSchedule
+		r = autoReason{text: ReasonOutsideSchedule, key: ReasonKeyOutsideSchedule}
 	}
+	reason := r.text
 	if a.known && reason == a.reason {
 		return false, nil // no transition: leave the pause to the user
 	}
@@ -185,9 +227,9 @@ func (a *autopause) step(set Settings, in autoInputs, cur *Pause, now time.Time)
 	case reason == "" && cur != nil && cur.Auto:
 		return true, nil
 	case reason != "" && cur == nil:
-		return true, &Pause{Auto: true, Reason: reason}
+		return true, r.pause()
 	case reason != "" && cur.Auto && cur.Reason != reason:
-		return true, &Pause{Auto: true, Reason: reason}
+		return true, r.pause()
 	}
 	return false, nil
 }

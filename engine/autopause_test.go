@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"maps"
 	"os"
 	"slices"
 	"testing"
@@ -123,7 +124,7 @@ func TestAutopause(t *testing.T) {
 					set = *s.set
 				}
 				change, p := a.step(set, autoInputs{temps: s.temps}, s.cur, t0.Add(s.at))
-				if change != s.change || (p == nil) != (s.p == nil) || (p != nil && *p != *s.p) {
+				if change != s.change || (p == nil) != (s.p == nil) || (p != nil && !samePause(*p, *s.p)) {
 					t.Fatalf("step %d (%s): got %v %+v, want %v %+v", i, t0.Add(s.at).Format("Mon 15:04:05"), change, p, s.change, s.p)
 				}
 			}
@@ -259,7 +260,7 @@ func TestAutopauseAdded(t *testing.T) {
 			var a autopause
 			for i, s := range tt.steps {
 				change, p := a.step(tt.set, s.in, s.cur, t0.Add(s.at))
-				if change != s.change || (p == nil) != (s.p == nil) || (p != nil && *p != *s.p) {
+				if change != s.change || (p == nil) != (s.p == nil) || (p != nil && !samePause(*p, *s.p)) {
 					t.Fatalf("step %d (+%s): got %v %+v, want %v %+v", i, s.at, change, p, s.change, s.p)
 				}
 			}
@@ -394,5 +395,49 @@ func TestAutoPauseSourcesThroughTheService(t *testing.T) {
 	}
 	if n != 1 {
 		t.Errorf("%d events for the unavailable idle detection, want 1", n)
+	}
+}
+
+// samePause compares pauses by what the English user sees; the tests of
+// the translation keys are TestAutopauseReasonKeys.
+func samePause(a, b Pause) bool {
+	return a.Until.Equal(b.Until) && a.Auto == b.Auto && a.Reason == b.Reason
+}
+
+// TestAutopauseReasonKeys: every automatic pause carries the translation
+// key of its reason with the values the English text embeds.
+func TestAutopauseReasonKeys(t *testing.T) {
+	t0 := time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC) // a Monday
+	closed := &Schedule{Days: [7]bool{true, true, true, true, true, true, true}, From: "20:00", To: "21:00"}
+	for _, tc := range []struct {
+		name string
+		set  Settings
+		in   autoInputs
+		key  string
+		args map[string]string
+	}{
+		{"hot", Settings{PauseAboveC: 80, ResumeBelowC: 70}, autoInputs{temps: []int{90}}, ReasonKeyHot, nil},
+		{"power", Settings{PauseAboveW: 400, ResumeBelowW: 300}, autoInputs{power: []gpuWatts{{1, 420.4}}}, ReasonKeyPowerHigh,
+			map[string]string{"GPU": "1", "Watts": "420", "Limit": "400"}},
+		{"busy", Settings{PauseWhenGPUBusy: true}, autoInputs{busyKnown: true, foreign: []gpuProcess{{0, gpu.Process{PID: 1234}}}}, ReasonKeyGPUBusy,
+			map[string]string{"GPU": "0", "PID": "1234"}},
+		{"busy named", Settings{PauseWhenGPUBusy: true}, autoInputs{busyKnown: true, foreign: []gpuProcess{{2, gpu.Process{PID: 7, Name: "/usr/bin/game"}}}}, ReasonKeyGPUBusyNamed,
+			map[string]string{"GPU": "2", "PID": "7", "Program": "game"}},
+		{"user active", Settings{IdleAfterMin: 10}, autoInputs{idle: IdleState{Known: true}}, ReasonKeyUserActive, nil},
+		{"schedule", Settings{Schedule: closed}, autoInputs{}, ReasonKeyOutsideSchedule, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var a autopause
+			change, p := a.step(tc.set, tc.in, nil, t0)
+			if !change || p == nil {
+				t.Fatalf("no pause: %v %+v", change, p)
+			}
+			if p.ReasonKey != tc.key || !maps.Equal(p.ReasonArgs, tc.args) {
+				t.Errorf("%q: key %q args %v, want %q %v", p.Reason, p.ReasonKey, p.ReasonArgs, tc.key, tc.args)
+			}
+			if !slices.Contains(ReasonKeys, p.ReasonKey) {
+				t.Errorf("%q is not in ReasonKeys", p.ReasonKey)
+			}
+		})
 	}
 }

@@ -40,6 +40,12 @@ type Pause struct {
 	Auto bool `json:"auto,omitempty"`
 	// Reason says why, for the user: "GPU too hot", "outside the schedule".
 	Reason string `json:"reason,omitempty"`
+	// ReasonKey names Reason's wording for translation (the ReasonKey*
+	// constants), with the values it embeds in ReasonArgs; a user
+	// interface shows its translation and falls back to Reason. Empty for
+	// pauses stored by older versions.
+	ReasonKey  string            `json:"reason_key,omitempty"`
+	ReasonArgs map[string]string `json:"reason_args,omitempty"`
 }
 
 // PauseUntilTomorrow is the end of an "until tomorrow" pause: 08:00 the

@@ -92,6 +92,10 @@ type Service struct {
 	// keystoreOpts are the keystore's options for WalletSetup (tests
 	// make its key derivation cheap).
 	keystoreOpts []wallet.KeystoreOption
+	// telegram forwards alerts to Telegram (telegram.go), made on first
+	// use.
+	telegram     *telegramForwarder
+	telegramOnce sync.Once
 }
 
 var _ API = (*Service)(nil)

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/url"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -62,6 +63,17 @@ type Settings struct {
 	// an http(s) URL) the liteserver check uses; empty is the worker's or
 	// the wallet's.
 	LiteserverConfig string `json:"liteserver_config,omitempty"`
+	// TelegramEnabled sends each alert to the Telegram chat TelegramChatID
+	// too, through the bot whose token SetTelegramToken stored.
+	TelegramEnabled bool `json:"telegram_enabled,omitempty"`
+	// TelegramChatID is the chat the alerts go to: a number (negative for
+	// a group) or @ and a public channel's name.
+	TelegramChatID string `json:"telegram_chat_id,omitempty"`
+	// TelegramTokenSet says whether a bot token is stored. Settings fills
+	// it in; SetSettings ignores it, and it is never stored with the
+	// settings: the token itself is sealed on its own (secrets.go) and
+	// never leaves the engine.
+	TelegramTokenSet bool `json:"-"`
 }
 
 // Schedule is a weekly working time, in local time.
@@ -206,8 +218,28 @@ func (s Settings) validateAdded() error {
 			return invalidf("the TON config file %q must be an absolute path, such as /etc/ton/global.config.json", c)
 		}
 	}
+	return s.validateTelegram()
+}
+
+// validateTelegram checks the Telegram chat id.
+func (s Settings) validateTelegram() error {
+	id := s.TelegramChatID
+	switch {
+	case id == "" && s.TelegramEnabled:
+		return invalidf("Telegram alerts need the chat id to send them to")
+	case id == "":
+		return nil
+	case strings.TrimSpace(id) != id:
+		return invalidf("the Telegram chat id %q has spaces around it", id)
+	case !telegramChatID.MatchString(id):
+		return invalidf("the Telegram chat id %q must be a number such as 123456789 (-100… for a group) or @ and a channel's name", id)
+	}
 	return nil
 }
+
+// telegramChatID matches a chat id: a number, or a public channel's
+// @name.
+var telegramChatID = regexp.MustCompile(`^(-?[0-9]{1,20}|@[A-Za-z][A-Za-z0-9_]{3,31})$`)
 
 // UsesGPU reports whether the workers may use the GPU with this key
 // (gpu.GPU.Key): any GPU when GPUs is empty.
@@ -277,6 +309,8 @@ func ReadSettings(ctx context.Context, st *store.Store) (Settings, error) {
 func WriteSettings(ctx context.Context, st *store.Store, s Settings) error {
 	s.UpdateFeedURL = strings.TrimSpace(s.UpdateFeedURL)
 	s.LiteserverConfig = strings.TrimSpace(s.LiteserverConfig)
+	s.TelegramChatID = strings.TrimSpace(s.TelegramChatID)
+	s.TelegramTokenSet = false
 	if err := s.Validate(); err != nil {
 		return err
 	}
@@ -297,12 +331,19 @@ func (s *Service) Settings(ctx context.Context) (Settings, error) {
 	if db == nil {
 		return Settings{}, errNoStore
 	}
-	return ReadSettings(ctx, db)
+	set, err := ReadSettings(ctx, db)
+	if err != nil {
+		return set, err
+	}
+	set.TelegramTokenSet, err = telegramTokenStored(ctx, db)
+	return set, err
 }
 
 // SetSettings implements API: it stores the settings and applies them at
 // once (the alert limit; the automatic pause at the next sample).
 func (s *Service) SetSettings(ctx context.Context, set Settings) error {
+	set.TelegramChatID = strings.TrimSpace(set.TelegramChatID)
+	set.TelegramTokenSet = false
 	if err := set.Validate(); err != nil {
 		return err
 	}

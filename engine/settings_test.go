@@ -196,7 +196,7 @@ func TestAutoPauseThroughTheService(t *testing.T) {
 		t.Fatalf("pause %+v, want an automatic one", p)
 	}
 	stored, err := ReadPause(ctx, db)
-	if err != nil || stored == nil || *stored != *p {
+	if err != nil || stored == nil || !samePause(*stored, *p) {
 		t.Fatalf("stored pause %+v, %v", stored, err)
 	}
 	evs, err := db.Events(ctx, 0, 1000)

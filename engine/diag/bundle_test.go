@@ -66,6 +66,8 @@ func setupDataDir(t *testing.T) canaries {
 	hfToken := "hf_CanaryHuggingFaceToken42"
 	ledgerSource := "canary-ledger-source-77"
 	keystoreCanary := "KEYSTORE-CANARY-CONTENT"
+	secretsKeyCanary := "SECRETS-KEY-CANARY-32-BYTES-LONG"
+	sealedCanary := "xchacha20poly1305:v1:SEALEDTELEGRAMCANARY"
 	pemCanary := "PEMCANARYBODY"
 	specCanary := "SPEC-CANARY-NODE-KEY"
 	chainCanary := "CHAIN-CANARY-STATE"
@@ -74,7 +76,7 @@ func setupDataDir(t *testing.T) canaries {
 	c.plain = []string{
 		c.owner.Display(), c.owner.UserFriendly(true, false), c.owner.Raw(), c.owner.Raw()[2:],
 		phrase, c.nodeKey, c.apiToken, c.home, secretSetting, hfToken, ledgerSource,
-		keystoreCanary, pemCanary, specCanary, chainCanary, privateLogCanary, ip,
+		keystoreCanary, pemCanary, specCanary, chainCanary, privateLogCanary, ip, secretsKeyCanary, sealedCanary,
 	}
 
 	ctx := t.Context()
@@ -95,6 +97,7 @@ func setupDataDir(t *testing.T) canaries {
 		`{"OwnerAddress":%q,"Model":{"Name":"Qwen/Qwen3-8B","Commit":"0123456789abcdef0123456789abcdef01234567","VerityHash":%q},"ImageDir":"%s/images"}`,
 		c.owner.Raw(), c.modelHash, c.home)))
 	must(st.SetSetting(ctx, "ui.theme", "dark"))
+	must(st.SetSetting(ctx, engine.SettingTelegramTokenSealed, sealedCanary))
 	for i := range 3 {
 		_, err := st.AddEvent(ctx, store.Event{Time: t0.Add(time.Duration(i) * time.Second), Level: "info", Kind: "wallet.owner",
 			Message: fmt.Sprintf("owner set to %s from %s", c.owner.Raw(), ip),
@@ -137,6 +140,7 @@ func setupDataDir(t *testing.T) canaries {
 	write(filepath.Join(logs, "public.txt"), "public note from "+ip+"\n", 0o644)
 	write(filepath.Join(logs, "private.txt"), privateLogCanary+"\n", 0o600)
 	write(engine.KeystorePath(c.dataDir), keystoreCanary, 0o600)
+	write(filepath.Join(c.dataDir, engine.SecretsKeyFile), secretsKeyCanary, 0o600)
 	write(filepath.Join(c.dataDir, "api-token"), c.apiToken+"\n", 0o600)
 	write(filepath.Join(c.dataDir, "api-key.pem"), "-----BEGIN PRIVATE KEY-----\n"+pemCanary+"\n-----END PRIVATE KEY-----\n", 0o600)
 	write(filepath.Join(c.dataDir, "dev", "chain.json"), `{"state":"`+chainCanary+`"}`, 0o600)

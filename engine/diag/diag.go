@@ -5,7 +5,8 @@
 // Redactor applied to every text file, none of what must stay private:
 // wallet addresses (unless the user keeps them), recovery phrases, keys,
 // tokens, the home directory, user and host names, IP addresses. The
-// keystore, the API token and key files are never read into it.
+// keystore, the API token, the secrets key and key files are never read
+// into it.
 //
 // The database is opened read-only with a bounded wait for locks, so a
 // bundle can be written while the app runs. Anything missing or
@@ -117,13 +118,15 @@ const (
 	keystoreFile    = "keystore.json"
 	apiTokenFile    = "api-token"
 	apiKeyFile      = "api-key.pem"
+	// secretsKeyFile seals secrets in the database (engine.SecretsKeyFile).
+	secretsKeyFile = "secrets.key"
 	// settingWorkerConf holds an imported worker.conf (engine.SettingWorkerConf).
 	settingWorkerConf = "worker.conf"
 )
 
 // neverIncluded are data directory files whose content never enters a
 // bundle, whatever else happens.
-var neverIncluded = []string{keystoreFile, apiTokenFile, apiKeyFile}
+var neverIncluded = []string{keystoreFile, apiTokenFile, apiKeyFile, secretsKeyFile}
 
 // Write writes the bundle as a zip to w and returns what it contains (for
 // the UI or CLI to list). It fails only when w fails, the context ends, or
@@ -723,7 +726,7 @@ func (b *bundle) readSmall(rel string, limit int64, quiet bool) (string, error) 
 }
 
 // errPrivate refuses a file that never enters a bundle.
-var errPrivate = errors.New("left out: it is (or links to) the keystore, the API token or key, or the database")
+var errPrivate = errors.New("left out: it is (or links to) the keystore, the API token or key, the secrets key, or the database")
 
 // open opens a file of the data directory for the bundle: a regular file
 // (not a link), never one of the files that stay private nor a link to one.
@@ -843,8 +846,8 @@ func (b *bundle) manifestText() string {
 	for _, k := range Kinds() {
 		fmt.Fprintf(&s, "  %-13s %6d  %s\n", k, m.Redactions[k], k.Describe())
 	}
-	fmt.Fprintf(&s, "\nNever included: %s, %s, %s, the database file itself, the worker's spec directory (its configuration and keys), and any other file of the data directory not listed above.\n",
-		keystoreFile, apiTokenFile, apiKeyFile)
+	fmt.Fprintf(&s, "\nNever included: %s, %s, %s, %s, the database file itself, the worker's spec directory (its configuration and keys), and any other file of the data directory not listed above.\n",
+		keystoreFile, apiTokenFile, apiKeyFile, secretsKeyFile)
 	if len(m.Notes) > 0 {
 		fmt.Fprintf(&s, "\nMissing, cut short or unreadable:\n")
 		for _, n := range m.Notes {

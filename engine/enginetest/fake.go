@@ -48,6 +48,11 @@ type Fake struct {
 	passphrase  []byte
 	walletReqs  []engine.WalletSetupRequest
 	newMnemonic func() wallet.Mnemonic
+	// telegramToken is the stored Telegram bot token; TelegramTests counts
+	// TestTelegram calls, which fail with telegramErr.
+	telegramToken string
+	TelegramTests int
+	telegramErr   error
 }
 
 var _ engine.API = (*Fake)(nil)
@@ -61,7 +66,9 @@ func New(st engine.State, r hostcheck.Report, inv gpu.Inventory) *Fake {
 func (f *Fake) Settings(context.Context) (engine.Settings, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return f.settings, nil
+	s := f.settings
+	s.TelegramTokenSet = f.telegramToken != ""
+	return s, nil
 }
 
 // SetSettings implements engine.API: it validates and keeps s.
@@ -71,8 +78,51 @@ func (f *Fake) SetSettings(_ context.Context, s engine.Settings) error {
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	s.TelegramTokenSet = false
 	f.settings = s
 	f.SetSettingsCalls++
+	return nil
+}
+
+// SetTelegramToken implements engine.API: it checks and keeps the token
+// ("" removes it).
+func (f *Fake) SetTelegramToken(_ context.Context, token string) error {
+	token = strings.TrimSpace(token)
+	if err := engine.CheckTelegramToken(token); token != "" && err != nil {
+		return err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.telegramToken = token
+	return nil
+}
+
+// TelegramToken returns the Telegram token held.
+func (f *Fake) TelegramToken() string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.telegramToken
+}
+
+// FailTelegram makes TestTelegram fail with err (nil: succeed).
+func (f *Fake) FailTelegram(err error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.telegramErr = err
+}
+
+// TestTelegram implements engine.API: it counts the call and fails with
+// the FailTelegram error, or as the engine does without a chat id or token.
+func (f *Fake) TestTelegram(context.Context) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.TelegramTests++
+	switch {
+	case f.telegramErr != nil:
+		return f.telegramErr
+	case f.settings.TelegramChatID == "" || f.telegramToken == "":
+		return fmt.Errorf("%w: enter the Telegram chat id and token first", engine.ErrInvalidSettings)
+	}
 	return nil
 }
 

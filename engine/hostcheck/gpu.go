@@ -37,17 +37,17 @@ func (h *host) checkGPU() Check {
 	switch {
 	case len(h.in.GPUs) == 0:
 		c.Status, c.Observed = StatusFail, "no GPU found"
-		c.Fix = "Earning needs an NVIDIA H100 or newer data-centre GPU. You can still try dev mode without one."
+		c.fix("none", "Earning needs an NVIDIA H100 or newer data-centre GPU. You can still try dev mode without one.")
 	case len(sup) == 0:
 		c.Status = StatusFail
 		c.Observed = "found " + gpuList(h.in.GPUs) + ": no confidential-computing support"
-		c.Fix = "Earning needs an NVIDIA GPU with confidential computing (H100, H200, H800, GH200 or B200). You can still try dev mode."
+		c.fix("no_cc", "Earning needs an NVIDIA GPU with confidential computing (H100, H200, H800, GH200 or B200). You can still try dev mode.")
 	default:
 		c.Status, c.Observed = StatusOK, gpuList(sup)
 		for _, g := range sup {
 			if g.MemoryMiB != 0 && g.MemoryMiB < ProdGPUMemMiB {
 				c.Status = StatusWarn
-				c.Fix = "This GPU has less memory than an H100; only smaller models will fit."
+				c.fix("small", "This GPU has less memory than an H100; only smaller models will fit.")
 			}
 		}
 	}
@@ -67,7 +67,7 @@ func (h *host) checkNVIDIADriver() Check {
 	default:
 		c.Status = StatusWarn
 		c.Observed = "not loaded: " + nonEmpty(n.Reason, "NVML unavailable") + "; GPUs bound to vfio-pci are seen through sysfs only"
-		c.Fix = "Not needed for earning. For live GPU telemetry while the GPU is not passed through, install the NVIDIA driver (580 series)."
+		c.fix("install", "Not needed for earning. For live GPU telemetry while the GPU is not passed through, install the NVIDIA driver (580 series).")
 	}
 	return c
 }
@@ -150,11 +150,13 @@ func (h *host) checkGPUVFIO() Check {
 	switch {
 	case len(shared) > 0:
 		c.Status = StatusFail
-		c.Fix = "Move the GPU to a PCIe slot with its own IOMMU group, or enable ACS for its root port in the BIOS; devices the host uses cannot go into the VM with it."
+		c.fix("shared_group", "Move the GPU to a PCIe slot with its own IOMMU group, or enable ACS for its root port in the BIOS; devices the host uses cannot go into the VM with it.")
 	case len(unbound) > 0:
 		c.Status = StatusWarn
-		c.Fix = "Bind to vfio-pci before earning, as root, for each of " + strings.Join(unbound, ", ") +
-			": echo vfio-pci > /sys/bus/pci/devices/BDF/driver_override; echo BDF > /sys/bus/pci/devices/BDF/driver/unbind; echo BDF > /sys/bus/pci/drivers_probe"
+		devices := strings.Join(unbound, ", ")
+		c.fix("unbound", "Bind to vfio-pci before earning, as root, for each of "+devices+
+			": echo vfio-pci > /sys/bus/pci/devices/BDF/driver_override; echo BDF > /sys/bus/pci/devices/BDF/driver/unbind; echo BDF > /sys/bus/pci/drivers_probe")
+		c.FixArgs = map[string]string{"Devices": devices}
 	default:
 		c.Status = StatusOK
 	}

@@ -186,6 +186,11 @@ func TestCheckVariants(t *testing.T) {
 			if !strings.Contains(c.Fix, tt.fix) {
 				t.Errorf("%s fix %q lacks %q", tt.id, c.Fix, tt.fix)
 			}
+			for _, c := range r.Checks {
+				if c.Fix != "" && c.ID != "gpu_cc" && !strings.HasPrefix(c.FixKey, "check."+c.ID+".fix.") {
+					t.Errorf("%s: fix %q has the key %q", c.ID, c.Fix, c.FixKey)
+				}
+			}
 			if tt.prod == StatusFail && r.Production.Ready {
 				t.Errorf("production ready despite failing %s", tt.id)
 			}

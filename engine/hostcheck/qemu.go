@@ -12,7 +12,7 @@ func (h *host) checkQEMU() Check {
 	if !q.Found {
 		c.Status, c.DevStatus = StatusFail, StatusFail
 		c.Observed = nonEmpty(q.Err, "qemu-system-x86_64 not found")
-		c.Fix = "Install QEMU: sudo apt install qemu-system-x86"
+		c.fix("install", "Install QEMU: sudo apt install qemu-system-x86")
 		return c
 	}
 	c.Observed = fmt.Sprintf("%s (%s)", q.Banner, q.Path)
@@ -21,7 +21,7 @@ func (h *host) checkQEMU() Check {
 		c.Status = StatusOK
 	} else {
 		c.Status = StatusFail
-		c.Fix = fmt.Sprintf("Earning needs QEMU %d.%d+ with TDX support (for example Debian trixie-backports or Ubuntu 25.10), or point the app at such a build with --qemu.", ProdQEMUMajor, ProdQEMUMinor)
+		c.fix("old", fmt.Sprintf("Earning needs QEMU %d.%d+ with TDX support (for example Debian trixie-backports or Ubuntu 25.10), or point the app at such a build with --qemu.", ProdQEMUMajor, ProdQEMUMinor))
 	}
 	return c
 }
@@ -33,12 +33,12 @@ func (h *host) checkQEMUTDX() Check {
 	switch {
 	case !q.Found:
 		c.Status, c.Observed = StatusUnknown, "QEMU not found"
-		c.Fix = "Install QEMU first."
+		c.fix("no_qemu", "Install QEMU first.")
 	case q.TDX:
 		c.Status, c.Observed = StatusOK, "tdx-guest object available"
 	default:
 		c.Status, c.Observed = StatusFail, "this QEMU has no tdx-guest object"
-		c.Fix = fmt.Sprintf("Install QEMU %d.%d+ built with TDX support.", ProdQEMUMajor, ProdQEMUMinor)
+		c.fix("no_tdx", fmt.Sprintf("Install QEMU %d.%d+ built with TDX support.", ProdQEMUMajor, ProdQEMUMinor))
 	}
 	return c
 }

@@ -41,6 +41,26 @@ type Check struct {
 	Why       string `json:"why"`
 	// Fix is the exact next step; empty when nothing needs doing.
 	Fix string `json:"fix,omitempty"`
+	// FixKey names Fix's wording for translation ("check.<id>.fix.<case>"),
+	// with the values it embeds in FixArgs; a user interface shows its
+	// translation and falls back to Fix. Empty when Fix has no fixed
+	// wording (it is made of other texts, as gpu_cc's).
+	FixKey  string            `json:"fix_key,omitempty"`
+	FixArgs map[string]string `json:"fix_args,omitempty"`
+}
+
+// The keys of a check's texts for translation: its Title and Why are
+// fixed for each ID; TitleKey and WhyKey name them.
+
+// TitleKey is the translation key of the check's Title.
+func (c Check) TitleKey() string { return "check." + c.ID + ".title" }
+
+// WhyKey is the translation key of the check's Why.
+func (c Check) WhyKey() string { return "check." + c.ID + ".why" }
+
+// fix sets the check's Fix with its key: "check.<id>.fix.<name>".
+func (c *Check) fix(name, text string) {
+	c.Fix, c.FixKey, c.FixArgs = text, "check."+c.ID+".fix."+name, nil
 }
 
 // For returns the check's status in the given mode.

@@ -79,7 +79,7 @@ func (h *host) checkCPU() Check {
 		c.Status = StatusOK
 	} else {
 		c.Status = StatusFail
-		c.Fix = "Earning needs a host with an Intel Xeon CPU that supports TDX; this CPU can still run dev mode."
+		c.fix("not_intel", "Earning needs a host with an Intel Xeon CPU that supports TDX; this CPU can still run dev mode.")
 	}
 	return c
 }
@@ -96,7 +96,7 @@ func (h *host) checkCores() Check {
 	c.Status, c.DevStatus = StatusOK, StatusOK
 	if n < ProdVCPUs {
 		c.Status = StatusWarn
-		c.Fix = fmt.Sprintf("Use a host with at least %d CPU threads for earning.", ProdVCPUs)
+		c.fix("few", fmt.Sprintf("Use a host with at least %d CPU threads for earning.", ProdVCPUs))
 	}
 	if n < 2 {
 		c.DevStatus = StatusWarn
@@ -121,7 +121,7 @@ func (h *host) checkMemory() Check {
 	c.Status = StatusOK
 	if vm.Total < need {
 		c.Status = StatusFail
-		c.Fix = fmt.Sprintf("Earning needs at least %d GiB of RAM (%d for the VM + %d for the host).", ProdVMMemGiB+ProdHostHeadroomGiB, ProdVMMemGiB, ProdHostHeadroomGiB)
+		c.fix("earn", fmt.Sprintf("Earning needs at least %d GiB of RAM (%d for the VM + %d for the host).", ProdVMMemGiB+ProdHostHeadroomGiB, ProdVMMemGiB, ProdHostHeadroomGiB))
 	}
 	switch {
 	case vm.Available >= DevMemMiB<<20:
@@ -129,11 +129,15 @@ func (h *host) checkMemory() Check {
 	case vm.Available >= 600<<20:
 		c.DevStatus = StatusWarn
 		if c.Fix == "" {
-			c.Fix = "Close other programs: dev mode's VM needs about 512 MiB free."
+			c.fix("dev_low", "Close other programs: dev mode's VM needs about 512 MiB free.")
 		}
 	default:
 		c.DevStatus = StatusFail
-		c.Fix = strings.TrimSpace(c.Fix + " Free at least 600 MiB of RAM for dev mode's VM (close other programs).")
+		if c.Fix == "" {
+			c.fix("dev", "Free at least 600 MiB of RAM for dev mode's VM (close other programs).")
+		} else {
+			c.fix("earn_dev", c.Fix+" Free at least 600 MiB of RAM for dev mode's VM (close other programs).")
+		}
 	}
 	return c
 }
@@ -164,15 +168,15 @@ func (h *host) checkDisk() Check {
 		c.Status = StatusOK
 	case free >= ProdDiskMinGiB*gib:
 		c.Status = StatusWarn
-		c.Fix = fmt.Sprintf("Free space for model archives: %d GiB or more is recommended for earning.", ProdDiskGiB)
+		c.fix("low", fmt.Sprintf("Free space for model archives: %d GiB or more is recommended for earning.", ProdDiskGiB))
 	default:
 		c.Status = StatusFail
-		c.Fix = fmt.Sprintf("Earning needs at least %d GiB free in the data directory (%d recommended): free space or choose another directory with --data-dir.", ProdDiskMinGiB, ProdDiskGiB)
+		c.fix("earn", fmt.Sprintf("Earning needs at least %d GiB free in the data directory (%d recommended): free space or choose another directory with --data-dir.", ProdDiskMinGiB, ProdDiskGiB))
 	}
 	c.DevStatus = StatusOK
 	if free < DevDiskMiB<<20 {
 		c.DevStatus = StatusFail
-		c.Fix = "Dev mode needs about 2 GiB free in the data directory: free space or choose another directory with --data-dir."
+		c.fix("dev", "Dev mode needs about 2 GiB free in the data directory: free space or choose another directory with --data-dir.")
 	}
 	return c
 }
@@ -183,7 +187,7 @@ func (h *host) checkDataDir() Check {
 	dir := h.in.DataDir
 	if dir == "" {
 		c.Status, c.DevStatus, c.Observed = StatusFail, StatusFail, "no data directory set"
-		c.Fix = "Set one with --data-dir, or set $HOME."
+		c.fix("unset", "Set one with --data-dir, or set $HOME.")
 		return c
 	}
 	existing := existingAncestor(dir)
@@ -195,11 +199,11 @@ func (h *host) checkDataDir() Check {
 	case !st.IsDir():
 		c.Status, c.DevStatus = StatusFail, StatusFail
 		c.Observed = fmt.Sprintf("%s is a file, not a directory", existing)
-		c.Fix = "Move that file away or choose another directory with --data-dir."
+		c.fix("file", "Move that file away or choose another directory with --data-dir.")
 	case access(existing, accW|accX) != nil:
 		c.Status, c.DevStatus = StatusFail, StatusFail
 		c.Observed = fmt.Sprintf("%s is not writable by this user", existing)
-		c.Fix = "Fix its permissions or choose another directory with --data-dir."
+		c.fix("not_writable", "Fix its permissions or choose another directory with --data-dir.")
 	case existing == dir:
 		c.Status, c.DevStatus, c.Observed = StatusOK, StatusOK, dir+" is writable"
 	default:
@@ -228,7 +232,7 @@ func (h *host) checkKernel() Check {
 		c.Status = StatusOK
 	} else {
 		c.Status = StatusFail
-		c.Fix = fmt.Sprintf("Install a kernel %d.%d or newer with TDX host support (for example Debian trixie-backports or Ubuntu 25.10 kernels) and reboot into it.", ProdKernelMajor, ProdKernelMinor)
+		c.fix("old", fmt.Sprintf("Install a kernel %d.%d or newer with TDX host support (for example Debian trixie-backports or Ubuntu 25.10 kernels) and reboot into it.", ProdKernelMajor, ProdKernelMinor))
 	}
 	return c
 }

@@ -14,13 +14,13 @@ func (h *host) checkKVMDevice() Check {
 	if !h.exists("/dev/kvm") {
 		c.Status, c.DevStatus = StatusFail, StatusWarn
 		c.Observed = "/dev/kvm is missing"
-		c.Fix = "Enable Intel VT-x (and VT-d) in the BIOS, then load KVM: sudo modprobe kvm_intel"
+		c.fix("missing", "Enable Intel VT-x (and VT-d) in the BIOS, then load KVM: sudo modprobe kvm_intel")
 		return c
 	}
 	if err := h.accessRW("/dev/kvm"); err != nil {
 		c.Status, c.DevStatus = StatusFail, StatusWarn
 		c.Observed = "/dev/kvm exists but this user cannot open it read-write"
-		c.Fix = "Add your user to the kvm group (sudo usermod -aG kvm $USER) and log in again."
+		c.fix("no_access", "Add your user to the kvm group (sudo usermod -aG kvm $USER) and log in again.")
 		return c
 	}
 	c.Status, c.DevStatus = StatusOK, StatusOK
@@ -36,14 +36,14 @@ func (h *host) checkKVMGuest() Check {
 	case !p.Ran:
 		c.Status, c.DevStatus = StatusUnknown, StatusWarn
 		c.Observed = "not probed: " + nonEmpty(p.Reason, "KVM or QEMU is not available")
-		c.Fix = "Fix the KVM device and QEMU items first."
+		c.fix("not_probed", "Fix the KVM device and QEMU items first.")
 	case p.OK:
 		c.Status, c.DevStatus = StatusOK, StatusOK
 		c.Observed = fmt.Sprintf("a test guest ran under KVM in %s", roundDur(p.Duration))
 	default:
 		c.Status, c.DevStatus = StatusFail, StatusWarn
 		c.Observed = "KVM present but unusable: " + p.Reason + "; dev mode will use software emulation"
-		c.Fix = "On a bare-metal host, enable VT-x in the BIOS; inside a VM, turn on nested virtualisation for it (kvm_intel nested=1 on the outer host)."
+		c.fix("unusable", "On a bare-metal host, enable VT-x in the BIOS; inside a VM, turn on nested virtualisation for it (kvm_intel nested=1 on the outer host).")
 	}
 	return c
 }
@@ -56,14 +56,14 @@ func (h *host) checkTCGGuest() Check {
 	case !p.Ran:
 		c.DevStatus = StatusUnknown
 		c.Observed = "not probed: " + nonEmpty(p.Reason, "QEMU is not available")
-		c.Fix = "Install QEMU: sudo apt install qemu-system-x86"
+		c.fix("not_probed", "Install QEMU: sudo apt install qemu-system-x86")
 	case p.OK:
 		c.DevStatus = StatusOK
 		c.Observed = fmt.Sprintf("a test guest ran under TCG in %s", roundDur(p.Duration))
 	default:
 		c.DevStatus = StatusFail
 		c.Observed = "TCG failed: " + p.Reason
-		c.Fix = "Reinstall QEMU's x86 system emulator and firmware: sudo apt install --reinstall qemu-system-x86 seabios"
+		c.fix("failed", "Reinstall QEMU's x86 system emulator and firmware: sudo apt install --reinstall qemu-system-x86 seabios")
 	}
 	if h.in.KVM.OK && c.DevStatus != StatusOK {
 		c.DevStatus = StatusNone // KVM covers dev mode
@@ -97,13 +97,13 @@ func (h *host) checkTDXHost() Check {
 		c.Status = StatusOK
 	case perr != nil && !missing(perr):
 		c.Status = StatusUnknown
-		c.Fix = "Run the doctor as a user who can read /sys/module/kvm_intel/parameters/tdx."
+		c.fix("unreadable", "Run the doctor as a user who can read /sys/module/kvm_intel/parameters/tdx.")
 	case h.cpu.err == nil && !cpuFlag:
 		c.Status = StatusFail
-		c.Fix = "This CPU or BIOS does not offer TDX: use a 4th-generation Xeon Scalable or newer, enable TME, TME-MT, TDX and the SEAM loader in the BIOS, and boot a kernel 6.16+."
+		c.fix("no_cpu", "This CPU or BIOS does not offer TDX: use a 4th-generation Xeon Scalable or newer, enable TME, TME-MT, TDX and the SEAM loader in the BIOS, and boot a kernel 6.16+.")
 	default:
 		c.Status = StatusFail
-		c.Fix = "Boot with kvm_intel.tdx=1 (add it to GRUB_CMDLINE_LINUX in /etc/default/grub, run sudo update-grub, reboot). If it stays N, check the BIOS TDX settings and `sudo dmesg | grep -i tdx`."
+		c.fix("off", "Boot with kvm_intel.tdx=1 (add it to GRUB_CMDLINE_LINUX in /etc/default/grub, run sudo update-grub, reboot). If it stays N, check the BIOS TDX settings and `sudo dmesg | grep -i tdx`.")
 	}
 	return c
 }
@@ -158,7 +158,7 @@ func (h *host) checkSGX() Check {
 	}
 	c.Status = StatusFail
 	c.Observed = "missing: " + strings.Join(missingParts, ", ")
-	c.Fix = "Enable SGX with flexible launch control and an EPC (PRMRR) size in the BIOS, boot a kernel with the in-tree SGX driver, and give this user access to /dev/sgx_enclave and /dev/sgx_provision (groups sgx and sgx_prv)."
+	c.fix("missing", "Enable SGX with flexible launch control and an EPC (PRMRR) size in the BIOS, boot a kernel with the in-tree SGX driver, and give this user access to /dev/sgx_enclave and /dev/sgx_provision (groups sgx and sgx_prv).")
 	return c
 }
 
@@ -198,7 +198,7 @@ func (h *host) checkIOMMU() Check {
 	}
 	c.Status = StatusFail
 	c.Observed = "no IOMMU groups: the IOMMU is off"
-	c.Fix = "Enable VT-d in the BIOS and boot with intel_iommu=on iommu=pt (GRUB_CMDLINE_LINUX in /etc/default/grub, sudo update-grub, reboot)."
+	c.fix("off", "Enable VT-d in the BIOS and boot with intel_iommu=on iommu=pt (GRUB_CMDLINE_LINUX in /etc/default/grub, sudo update-grub, reboot).")
 	return c
 }
 
@@ -210,7 +210,7 @@ func (h *host) checkIOMMUFD() Check {
 		return c
 	}
 	c.Status, c.Observed = StatusFail, "/dev/iommu is missing"
-	c.Fix = "Load it: sudo modprobe iommufd (the kernel needs CONFIG_IOMMUFD)."
+	c.fix("missing", "Load it: sudo modprobe iommufd (the kernel needs CONFIG_IOMMUFD).")
 	return c
 }
 
@@ -222,10 +222,10 @@ func (h *host) checkVFIO() Check {
 		c.Status, c.Observed = StatusOK, "vfio-pci is loaded"
 	case h.moduleAvailable("vfio-pci"):
 		c.Status, c.Observed = StatusWarn, "vfio-pci is available but not loaded"
-		c.Fix = "Load it: sudo modprobe vfio-pci (add vfio-pci to /etc/modules-load.d/ to load it at boot)."
+		c.fix("not_loaded", "Load it: sudo modprobe vfio-pci (add vfio-pci to /etc/modules-load.d/ to load it at boot).")
 	default:
 		c.Status, c.Observed = StatusFail, "vfio-pci is neither loaded nor installed as a module"
-		c.Fix = "Install a kernel built with CONFIG_VFIO_PCI (any distribution kernel has it) and load it: sudo modprobe vfio-pci"
+		c.fix("not_installed", "Install a kernel built with CONFIG_VFIO_PCI (any distribution kernel has it) and load it: sudo modprobe vfio-pci")
 	}
 	return c
 }
@@ -238,10 +238,10 @@ func (h *host) checkVsock() Check {
 		c.Status, c.Observed = StatusOK, "/dev/vhost-vsock is present"
 	case h.moduleAvailable("vhost_vsock"):
 		c.Status, c.Observed = StatusFail, "/dev/vhost-vsock is missing; the module is installed but not loaded"
-		c.Fix = "Load it: sudo modprobe vhost_vsock (add vhost_vsock to /etc/modules-load.d/ to load it at boot)."
+		c.fix("not_loaded", "Load it: sudo modprobe vhost_vsock (add vhost_vsock to /etc/modules-load.d/ to load it at boot).")
 	default:
 		c.Status, c.Observed = StatusFail, "/dev/vhost-vsock is missing"
-		c.Fix = "Install a kernel built with CONFIG_VHOST_VSOCK and load it: sudo modprobe vhost_vsock"
+		c.fix("not_installed", "Install a kernel built with CONFIG_VHOST_VSOCK and load it: sudo modprobe vhost_vsock")
 	}
 	return c
 }

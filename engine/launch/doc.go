@@ -26,4 +26,10 @@
 //
 // A step that cannot be taken carries its blocking reasons; Text words
 // the plan as "would do" or "blocked because …".
+//
+// Execute carries out a Ready plan, step by step in its order, through a
+// Runner (NewHostRunner on Linux; a recording one in tests): the helper
+// operations, files and commands are the plan's own, never recomputed.
+// A failure midway undoes what was started and gives back the GPUs it
+// bound; persistent disks stay. Running supervises one VM per instance.
 package launch

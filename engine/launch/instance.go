@@ -70,7 +70,8 @@ func (p *planner) ccStep(num func(Step) Step, in Instance) error {
 		p.add(num(s))
 		return nil
 	}
-	plan, err := helper.NewPlan(p.ctx, p.fsys, p.h.CCTool(), helper.Request{Op: helper.OpSetCCMode, PCI: in.GPU, Mode: helper.ModeOn})
+	req := helper.Request{Op: helper.OpSetCCMode, PCI: in.GPU, Mode: helper.ModeOn}
+	plan, err := helper.NewPlan(p.ctx, p.fsys, p.h.CCTool(), req)
 	if err := p.ctx.Err(); err != nil {
 		return err
 	}
@@ -83,6 +84,7 @@ func (p *planner) ccStep(num func(Step) Step, in Instance) error {
 		s.Blocked = append(s.Blocked, err.Error())
 	} else {
 		s.Details = append(s.Details, plan.Describe()...)
+		s.Helper = &req
 	}
 	p.add(num(s))
 	return nil
@@ -90,7 +92,8 @@ func (p *planner) ccStep(num func(Step) Step, in Instance) error {
 
 func (p *planner) bindStep(num func(Step) Step, in Instance) error {
 	s := Step{Kind: KindBindVFIO, Title: "GPU helper: bind-vfio " + in.GPU}
-	plan, err := helper.NewPlan(p.ctx, p.fsys, p.h.CCTool(), helper.Request{Op: helper.OpBindVFIO, PCI: in.GPU})
+	req := helper.Request{Op: helper.OpBindVFIO, PCI: in.GPU}
+	plan, err := helper.NewPlan(p.ctx, p.fsys, p.h.CCTool(), req)
 	if err := p.ctx.Err(); err != nil {
 		return err
 	}
@@ -98,6 +101,9 @@ func (p *planner) bindStep(num func(Step) Step, in Instance) error {
 		s.Blocked = append(s.Blocked, err.Error())
 	} else {
 		s.Details = plan.Describe()
+		if len(plan.Steps) > 0 {
+			s.Helper = &req
+		}
 	}
 	p.add(num(s))
 	return nil
@@ -139,6 +145,7 @@ func (p *planner) specStep(k int, in Instance) Step {
 			if e, ok := ft.edit(inner); ok {
 				f.Note = "template, rewritten for fake TON (" + strings.TrimPrefix(e.Summary(), e.File+": ") + "), measured"
 				f.Changes = e.Diff()
+				f.content = &fileContent{data: ft.rewrite.Files[inner]}
 			}
 			s.Files = append(s.Files, f)
 			return nil
@@ -190,6 +197,11 @@ func (p *planner) specStep(k int, in Instance) Step {
 			note = "generated, runtime; the contract codes from " + path.Join(p.relRoot, worker.FakeTONDir, "runtime.vars")
 		}
 		f := File{Path: path.Join(in.SpecDir, worker.RuntimeVarsFile), Mode: secretMode, Note: note}
+		if data, err := vars.Bytes(); err == nil {
+			f.content = &fileContent{data: data}
+		} else {
+			s.Blocked = append(s.Blocked, err.Error())
+		}
 		for _, key := range vars.Keys() {
 			v, _ := vars.Get(key)
 			if worker.IsSecretKey(key) {

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/cocoon-provider/cocoon-provider/engine/gpu"
+	"github.com/cocoon-provider/cocoon-provider/engine/helper"
 	"github.com/cocoon-provider/cocoon-provider/engine/hostcheck"
 	"github.com/cocoon-provider/cocoon-provider/engine/release"
 	"github.com/cocoon-provider/cocoon-provider/engine/sealserver"
@@ -51,6 +52,9 @@ type Step struct {
 	Files []File `json:"files,omitempty"`
 	// Argv is the command the step runs, executable first.
 	Argv []string `json:"argv,omitempty"`
+	// Helper is the GPU helper operation the step asks for; nil when the
+	// step needs none (the GPU is already as asked).
+	Helper *helper.Request `json:"helper,omitempty"`
 	// Blocked says why the step cannot be taken; empty: it would be.
 	Blocked []string `json:"blocked,omitempty"`
 }
@@ -76,7 +80,15 @@ type File struct {
 	Sparse bool  `json:"sparse,omitempty"`
 	// Note says how the file comes about, e.g. "template, measured".
 	Note string `json:"note,omitempty"`
+	// content is a generated or rewritten file's bytes, which Lines and
+	// Changes only describe (runtime.vars holds secrets): what Execute
+	// writes. nil: the file is copied From. A pointer, so that printing a
+	// File never shows it.
+	content *fileContent
 }
+
+// fileContent holds the bytes of a generated file.
+type fileContent struct{ data []byte }
 
 // Instance is one worker VM: one GPU, its ports, CID and files.
 type Instance struct {

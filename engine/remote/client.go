@@ -545,6 +545,30 @@ func (c *Client) WalletSetup(ctx context.Context, req engine.WalletSetupRequest)
 	return w.engine(), nil
 }
 
+// SetTelegramToken implements engine.API. The server takes the token on
+// its unix socket only; over TCP it fails with ErrSecretLocalOnly, and the
+// token is not sent.
+func (c *Client) SetTelegramToken(ctx context.Context, token string) error {
+	if !c.local {
+		return &Error{Message: ErrSecretLocalOnly.Error(), Code: "secret_local_only", sentinel: ErrSecretLocalOnly}
+	}
+	body, err := json.Marshal(wireTelegramToken{Token: token})
+	if err != nil {
+		return err
+	}
+	defer clear(body)
+	resp, err := c.do(ctx, http.MethodPut, "/v1/telegram/token", body)
+	if err != nil {
+		return err
+	}
+	return c.decode(ctx, resp, nil)
+}
+
+// TestTelegram implements engine.API.
+func (c *Client) TestTelegram(ctx context.Context) error {
+	return c.act(ctx, "/v1/telegram/test", nil)
+}
+
 func (c *Client) act(ctx context.Context, path string, in any) error {
 	var a stateAnswer
 	if err := c.postJSON(ctx, path, in, &a); err != nil {

@@ -72,3 +72,5 @@ func (disconnected) Wallet(context.Context) (engine.WalletInfo, error) {
 func (disconnected) WalletSetup(context.Context, engine.WalletSetupRequest) (engine.WalletSetupResult, error) {
 	return engine.WalletSetupResult{}, ErrNotConnected
 }
+func (disconnected) SetTelegramToken(context.Context, string) error { return ErrNotConnected }
+func (disconnected) TestTelegram(context.Context) error             { return ErrNotConnected }

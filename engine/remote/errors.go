@@ -8,6 +8,7 @@ import (
 	"github.com/cocoon-provider/cocoon-provider/engine"
 	"github.com/cocoon-provider/cocoon-provider/engine/devmode"
 	"github.com/cocoon-provider/cocoon-provider/engine/gpu"
+	"github.com/cocoon-provider/cocoon-provider/engine/notify"
 	"github.com/cocoon-provider/cocoon-provider/engine/store"
 	"github.com/cocoon-provider/cocoon-provider/engine/vm"
 	"github.com/cocoon-provider/cocoon-provider/engine/worker"
@@ -20,6 +21,10 @@ var ErrUnreachable = errors.New("remote host unreachable")
 // ErrLocalOnly: the request carries secrets (a recovery phrase, a
 // keystore passphrase) and is served on the local unix socket only.
 var ErrLocalOnly = errors.New("wallet setup carries a recovery phrase and a passphrase, so it is done on the worker host itself, not over the network: use the app or `cocoon-provider wallet` there")
+
+// ErrSecretLocalOnly: the Telegram bot token is a secret and is set on
+// the local unix socket only.
+var ErrSecretLocalOnly = errors.New("the Telegram bot token is a secret, so it is set on the worker host itself, not over the network: use the app there (or connect over its unix socket)")
 
 // ErrTokenRefused wraps the client error for a missing or wrong token.
 var ErrTokenRefused = errors.New("the token was refused")
@@ -66,6 +71,12 @@ var sentinels = []sentinel{
 	{"invalid_settings", engine.ErrInvalidSettings, http.StatusBadRequest},
 	{"invalid_wallet_setup", engine.ErrInvalidWalletSetup, http.StatusBadRequest},
 	{"local_only", ErrLocalOnly, http.StatusForbidden},
+	{"secret_local_only", ErrSecretLocalOnly, http.StatusForbidden},
+	{"secret_unreadable", engine.ErrSecretUnreadable, http.StatusConflict},
+	{"telegram_token_refused", notify.ErrBotTokenRefused, http.StatusBadRequest},
+	{"telegram_chat_not_found", notify.ErrChatNotFound, http.StatusBadRequest},
+	{"telegram_refused", notify.ErrRefused, http.StatusBadRequest},
+	{"telegram_unavailable", notify.ErrUnavailable, http.StatusBadGateway},
 	{"worker_not_ready", worker.ErrNotReady, http.StatusServiceUnavailable},
 	{"worker_response_too_large", worker.ErrResponseTooLarge, http.StatusBadGateway},
 	{"worker_unexpected_reply", worker.ErrUnexpectedReply, http.StatusBadGateway},

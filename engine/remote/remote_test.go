@@ -11,6 +11,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -670,7 +671,7 @@ func TestEventsCarryAlerts(t *testing.T) {
 	} {
 		api.PublishAlert(want)
 		ev := nextEvent(t, ch, "the alert", func(ev engine.Event) bool { return ev.Kind == engine.EventAlert })
-		if ev.Alert == nil || *ev.Alert != want {
+		if ev.Alert == nil || !reflect.DeepEqual(*ev.Alert, want) {
 			t.Fatalf("alert %+v, want %+v", ev.Alert, want)
 		}
 		if ev.Message != want.Text() || ev.State.DataDir != "/var/lib/cocoon-provider" {

@@ -84,6 +84,7 @@ var routes = map[string]string{
 	"/v1/earnings/series": http.MethodGet, "/v1/ledger.csv": http.MethodGet, "/v1/show": http.MethodPost,
 	"/v1/logs": http.MethodGet, "/v1/diag": http.MethodPost, "/v1/settings": http.MethodGet + ", " + http.MethodPut,
 	"/v1/wallet": http.MethodGet, "/v1/wallet/setup": http.MethodPost,
+	"/v1/telegram/token": http.MethodPut, "/v1/telegram/test": http.MethodPost,
 	"/v1/gpus/series": http.MethodGet, "/v1/activity/series": http.MethodGet,
 }
 
@@ -115,6 +116,9 @@ func (s *Server) Handler(authRequired bool) http.Handler {
 	// never over TCP, even with the token and TLS.
 	local := !authRequired
 	mux.HandleFunc("POST /v1/wallet/setup", func(w http.ResponseWriter, r *http.Request) { s.walletSetup(w, r, local) })
+	// So does the Telegram bot token, for the same reason.
+	mux.HandleFunc("PUT /v1/telegram/token", func(w http.ResponseWriter, r *http.Request) { s.telegramToken(w, r, local) })
+	mux.HandleFunc("POST /v1/telegram/test", s.telegramTest)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		if m, ok := routes[r.URL.Path]; ok {
 			w.Header().Set("Allow", m)
@@ -278,6 +282,41 @@ func (s *Server) walletSetup(w http.ResponseWriter, r *http.Request, local bool)
 		return
 	}
 	s.reply(w, r, toWireWalletSetupResult(res))
+}
+
+// telegramToken stores or removes the Telegram bot token; local says the
+// request came over the unix socket. Neither the body nor the token is
+// logged or quoted back.
+func (s *Server) telegramToken(w http.ResponseWriter, r *http.Request, local bool) {
+	if !local {
+		s.log.Warn("Telegram token refused over the network", "remote", r.RemoteAddr)
+		s.failErr(w, r, ErrSecretLocalOnly, nil)
+		return
+	}
+	body, err := io.ReadAll(r.Body)
+	defer clear(body)
+	if err != nil {
+		s.badBody(w, r, err)
+		return
+	}
+	var wt wireTelegramToken
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&wt); err != nil {
+		// The decoder's message may quote the body: say only what is wrong.
+		s.fail(w, r, http.StatusBadRequest, codeBadRequest, `the body must be {"token": "…"}`)
+		return
+	}
+	if err := s.api.SetTelegramToken(r.Context(), wt.Token); err != nil {
+		s.failErr(w, r, err, nil)
+		return
+	}
+	s.getSettings(w, r)
+}
+
+// telegramTest sends a test message to the Telegram chat.
+func (s *Server) telegramTest(w http.ResponseWriter, r *http.Request) {
+	s.act(w, r, s.api.TestTelegram(r.Context()))
 }
 
 // act answers an action with the state after it.

@@ -463,6 +463,18 @@ type wireSettings struct {
 	PauseAboveW      int      `json:"pause_above_w,omitempty"`
 	ResumeBelowW     int      `json:"resume_below_w,omitempty"`
 	LiteserverConfig string   `json:"liteserver_config,omitempty"`
+	// The Telegram alerts: left out by older servers and clients (off).
+	// TelegramTokenSet is read-only; the token itself never travels in
+	// settings, only in PUT /v1/telegram/token.
+	TelegramEnabled  bool   `json:"telegram_enabled,omitempty"`
+	TelegramChatID   string `json:"telegram_chat_id,omitempty"`
+	TelegramTokenSet bool   `json:"telegram_token_set,omitempty"`
+}
+
+// wireTelegramToken is the body of PUT /v1/telegram/token; "" removes
+// the token.
+type wireTelegramToken struct {
+	Token string `json:"token"`
 }
 
 // wireSchedule is engine.Schedule; Days[0] is Sunday.
@@ -475,7 +487,8 @@ type wireSchedule struct {
 func toWireSettings(s engine.Settings) wireSettings {
 	w := wireSettings{GPUTempLimitC: s.GPUTempLimitC, PauseAboveC: s.PauseAboveC, ResumeBelowC: s.ResumeBelowC, UpdateFeedURL: s.UpdateFeedURL,
 		WorkerCoefficient: s.WorkerCoefficient, GPUs: slices.Clone(s.GPUs), IdleAfterMin: s.IdleAfterMin, PauseWhenGPUBusy: s.PauseWhenGPUBusy,
-		PauseAboveW: s.PauseAboveW, ResumeBelowW: s.ResumeBelowW, LiteserverConfig: s.LiteserverConfig}
+		PauseAboveW: s.PauseAboveW, ResumeBelowW: s.ResumeBelowW, LiteserverConfig: s.LiteserverConfig,
+		TelegramEnabled: s.TelegramEnabled, TelegramChatID: s.TelegramChatID, TelegramTokenSet: s.TelegramTokenSet}
 	if sc := s.Schedule; sc != nil {
 		w.Schedule = &wireSchedule{Days: sc.Days, From: sc.From, To: sc.To}
 	}
@@ -485,7 +498,8 @@ func toWireSettings(s engine.Settings) wireSettings {
 func (w wireSettings) engine() engine.Settings {
 	s := engine.Settings{GPUTempLimitC: w.GPUTempLimitC, PauseAboveC: w.PauseAboveC, ResumeBelowC: w.ResumeBelowC, UpdateFeedURL: w.UpdateFeedURL,
 		WorkerCoefficient: w.WorkerCoefficient, GPUs: slices.Clone(w.GPUs), IdleAfterMin: w.IdleAfterMin, PauseWhenGPUBusy: w.PauseWhenGPUBusy,
-		PauseAboveW: w.PauseAboveW, ResumeBelowW: w.ResumeBelowW, LiteserverConfig: w.LiteserverConfig}
+		PauseAboveW: w.PauseAboveW, ResumeBelowW: w.ResumeBelowW, LiteserverConfig: w.LiteserverConfig,
+		TelegramEnabled: w.TelegramEnabled, TelegramChatID: w.TelegramChatID, TelegramTokenSet: w.TelegramTokenSet}
 	if sc := w.Schedule; sc != nil {
 		s.Schedule = &engine.Schedule{Days: sc.Days, From: sc.From, To: sc.To}
 	}
