@@ -16,10 +16,18 @@ import (
 // trayText is what the tray menu shows for one engine state.
 type trayText struct {
 	Status, Today, Week, Claimable string
+	// Payout is the payout item's label: the amount and the most it costs.
+	Payout string
 	// Float warns that the worker's wallet float is low; "" hides the item.
 	Float                       string
 	CanPause, CanResume, CanPay bool
 }
+
+// payoutFeeBound is what a worker-initiated payout attaches from the
+// worker's cocoon wallet for the chain's fees (0.5 TON, interface notes
+// §8.4); the contracts send back all but the fees actually spent, so it
+// is the most a payout costs.
+const payoutFeeBound = 500_000_000
 
 // trayLines formats the tray menu's lines for st at now.
 func trayLines(st engine.State, now time.Time) trayText {
@@ -32,6 +40,11 @@ func trayLines(st engine.State, now time.Time) trayText {
 	t.Today = lang.L("Earned today: {{.Amount}}", vals{"Amount": loc.ton(today)})
 	t.Week = lang.L("This week: {{.Amount}}", vals{"Amount": loc.ton(week)})
 	t.Claimable = lang.L("Claimable: {{.Amount}}", vals{"Amount": loc.ton(claimable)})
+	t.Payout = lang.L("Payout now")
+	if claimable > 0 {
+		t.Payout = lang.L("Payout now: {{.Amount}} (fee at most {{.Fee}}, from the worker's wallet)",
+			vals{"Amount": loc.ton(claimable), "Fee": loc.ton(payoutFeeBound)})
+	}
 	t.CanPay = claimable > 0
 
 	in := st.Dev
@@ -166,6 +179,7 @@ func (t *trayMenu) apply(text trayText, refresh bool) {
 	t.shown = text
 	t.status.Label = text.Status
 	t.today.Label, t.week.Label, t.claimable.Label = text.Today, text.Week, text.Claimable
+	t.payout.Label = text.Payout
 	t.float.Label = text.Float
 	for _, p := range t.pauses {
 		p.Disabled = !text.CanPause

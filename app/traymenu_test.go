@@ -21,7 +21,7 @@ import (
 func TestTrayLines(t *testing.T) {
 	now := time.Date(2026, 11, 23, 14, 0, 0, 0, time.Local)
 	got := trayLines(engine.State{Mode: engine.ModeDev}, now)
-	want := trayText{Status: "Dev mode: stopped", Today: "Earned today: 0 TON", Week: "This week: 0 TON", Claimable: "Claimable: 0 TON", CanPause: true}
+	want := trayText{Status: "Dev mode: stopped", Today: "Earned today: 0 TON", Week: "This week: 0 TON", Claimable: "Claimable: 0 TON", Payout: "Payout now", CanPause: true}
 	if got != want {
 		t.Errorf("idle:\n got %+v\nwant %+v", got, want)
 	}
@@ -34,7 +34,7 @@ func TestTrayLines(t *testing.T) {
 			Week: map[string]int64{store.StageEarned: 2_000_000_000}, ClaimableNow: 16_000}}
 	got = trayLines(running, now)
 	want = trayText{Status: "Dev mode: running · 1.2 req/s", Today: "Earned today: 1.5 TON", Week: "This week: 2 TON",
-		Claimable: "Claimable: 0.000016 TON", Float: "⚠ Worker wallet float low: 3.5 TON (top up to 5 TON or more)",
+		Claimable: "Claimable: 0.000016 TON", Payout: "Payout now: 0.000016 TON (fee at most 0.5 TON, from the worker's wallet)", Float: "⚠ Worker wallet float low: 3.5 TON (top up to 5 TON or more)",
 		CanPause: true, CanPay: true}
 	if got != want {
 		t.Errorf("running:\n got %+v\nwant %+v", got, want)
@@ -93,8 +93,9 @@ func TestTrayMenuUpdatesItemsInPlace(t *testing.T) {
 	m.apply(trayLines(engine.State{Pause: &engine.Pause{Until: now.Add(time.Hour)},
 		Earnings: &engine.Earnings{ClaimableNow: 1}}, now), true)
 	items = labels(m.menu)
-	if items["Payout now"] != payout || payout.Disabled {
-		t.Error("Payout now not updated in place or still disabled with something claimable")
+	const label = "Payout now: 0.000000001 TON (fee at most 0.5 TON, from the worker's wallet)"
+	if items[label] != payout || payout.Disabled {
+		t.Errorf("Payout now not updated in place (%q) or still disabled with something claimable", payout.Label)
 	}
 	if !strings.HasPrefix(status.Label, "Paused until ") {
 		t.Errorf("status not updated in place: %q", status.Label)
