@@ -17,6 +17,7 @@ import (
 	"github.com/cocoon-provider/cocoon-provider/engine/gpu"
 	"github.com/cocoon-provider/cocoon-provider/engine/hostcheck"
 	"github.com/cocoon-provider/cocoon-provider/engine/store"
+	"github.com/cocoon-provider/cocoon-provider/engine/vm"
 	"github.com/cocoon-provider/cocoon-provider/wallet"
 )
 
@@ -143,4 +144,48 @@ func TestScreensWizard(t *testing.T) {
 	test.Tap(w.next)
 	wait(t, w.pending)
 	assertScreen(t, "wizard-5-funding", w.content)
+}
+
+// TestScreensGPUs: the GPUs tab with one H100 and a minute of telemetry.
+func TestScreensGPUs(t *testing.T) {
+	test.NewTempApp(t)
+	idx, util, mem, total, temp, power := 0, uint32(87), uint64(61440), uint64(81559), uint32(71), 512.5
+	inv := gpu.Inventory{NVML: gpu.NVMLStatus{Loaded: true}, GPUs: []gpu.GPU{{
+		Source: gpu.SourceNVML, Index: &idx, Name: "NVIDIA H100 80GB HBM3", UUID: "GPU-7f3a", BusID: "0000:17:00.0",
+		UtilizationPct: &util, MemoryUsedMiB: &mem, MemoryTotalMiB: &total, TemperatureC: &temp, PowerDrawW: &power,
+	}}}
+	api := enginetest.New(engine.State{}, hostcheck.Report{}, inv)
+	now := time.Date(2026, 11, 24, 9, 30, 0, 0, time.UTC)
+	var pts []engine.GPUPoint
+	for i := range 60 {
+		pts = append(pts, engine.GPUPoint{Time: now.Add(time.Duration(i-60) * time.Second), UtilPct: float64(60 + i%30),
+			MemUsedMiB: 61440, TempC: float64(65 + i%7), PowerW: float64(400 + 2*i)})
+	}
+	api.SetGPUSeries(inv.GPUs[0].Key(), pts)
+	v := newGPUView().withCharts(context.Background(), api)
+	v.now = func() time.Time { return now }
+	v.auto.every = time.Hour
+	v.show(inv)
+	v.setVisible(true)
+	waitRefreshed(t, v.refreshed)
+	v.setVisible(false)
+	assertScreen(t, "gpus", v.content)
+}
+
+// TestScreensWorker: the Worker tab with the stand-in worker running.
+func TestScreensWorker(t *testing.T) {
+	test.NewTempApp(t)
+	api := enginetest.New(engine.State{Mode: engine.ModeDev}, hostcheck.Report{}, gpu.Inventory{})
+	v := newWorkerView(context.Background(), api)
+	v.show(&engine.Instance{State: vm.StateRunning, Accel: vm.AccelTCG, PID: 4242, StatsAddr: "127.0.0.1:12000",
+		BootTime: 5500 * time.Millisecond}, "stand-in worker ready in 5.5s")
+	assertScreen(t, "worker", v.content)
+}
+
+// TestScreensSettings: the Settings tab over stored settings.
+func TestScreensSettings(t *testing.T) {
+	stored := engine.Settings{GPUTempLimitC: 80, PauseAboveC: 86, ResumeBelowC: 78,
+		Schedule: &engine.Schedule{Days: [7]bool{false, true, true, true, true, true, false}, From: "22:00", To: "06:00"}}
+	v, _ := newTestSettingsView(t, stored, &settingsAutostart{})
+	assertScreen(t, "settings", v.content)
 }
