@@ -302,11 +302,8 @@ func (v *mainView) start(ctx context.Context) {
 				fyne.Do(func() { v.machine.showStoreError(st.StoreError) })
 			case engine.EventInstance:
 				msg := ev.Message
-				in := st.Dev
-				if in == nil && len(st.Attached) > 0 {
-					in = &st.Attached[0] // an official worker the app monitors
-				}
-				fyne.Do(func() { v.worker.show(in, msg) })
+				// The dev worker and the official workers the app monitors.
+				fyne.Do(func() { v.worker.showInstances(st.Dev, st.Attached, msg) })
 			case engine.EventEarnings:
 				fyne.Do(func() { v.worker.showEarnings(st.Earnings); v.earnings.onEvent(ctx) })
 			case engine.EventPause:

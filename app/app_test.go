@@ -294,3 +294,35 @@ func TestMainViewShowsAlerts(t *testing.T) {
 	default:
 	}
 }
+
+// TestWorkerViewPicksAmongInstances: with the dev worker and two
+// monitored ones, a picker offers all three and each shows its own state.
+func TestWorkerViewPicksAmongInstances(t *testing.T) {
+	test.NewTempApp(t)
+	api := enginetest.New(engine.State{}, hostcheck.Report{}, gpu.Inventory{})
+	v := newWorkerView(context.Background(), api)
+	v.showInstances(&engine.Instance{Number: 0, State: vm.StateRunning}, nil, "")
+	if v.picker.Visible() {
+		t.Error("a picker for one instance")
+	}
+	attached := []engine.Instance{{Number: 1, State: vm.StateRunning, StatsAddr: "127.0.0.1:12010"},
+		{Number: 2, State: vm.StateDegraded, StatsAddr: "127.0.0.1:12020"}}
+	v.showInstances(&engine.Instance{Number: 0, State: vm.StateRunning}, attached, "")
+	if !v.picker.Visible() || len(v.picker.Options) != 3 || v.picker.Options[0] != "Instance 0: stand-in worker (running)" ||
+		v.picker.Options[2] != "Instance 2: 127.0.0.1:12020 (degraded)" || v.picker.SelectedIndex() != 0 {
+		t.Fatalf("picker %v selected %d", v.picker.Options, v.picker.SelectedIndex())
+	}
+	v.picker.SetSelectedIndex(2)
+	if v.chosen != 2 || !strings.Contains(v.state.Text, "degraded") {
+		t.Errorf("after choosing instance 2: chosen %d, state %q", v.chosen, v.state.Text)
+	}
+	// A new event keeps the choice.
+	attached[1].State = vm.StateRunning
+	v.showInstances(&engine.Instance{Number: 0, State: vm.StateStopped}, attached, "")
+	if v.chosen != 2 || v.picker.SelectedIndex() != 2 || !strings.Contains(v.state.Text, "running") {
+		t.Errorf("after an update: chosen %d (index %d), state %q", v.chosen, v.picker.SelectedIndex(), v.state.Text)
+	}
+	if v.charts.instance != 2 {
+		t.Errorf("charts follow instance %d, want 2", v.charts.instance)
+	}
+}

@@ -25,8 +25,8 @@ type trayText struct {
 
 // payoutFeeBound is what a worker-initiated payout attaches from the
 // worker's cocoon wallet for the chain's fees (0.5 TON, interface notes
-// §8.4); the contracts send back all but the fees actually spent, so it
-// is the most a payout costs.
+// §8.4); the contracts send back all but the fees actually spent (about
+// 0.006 TON), so it is the most a payout costs.
 const payoutFeeBound = 500_000_000
 
 // trayLines formats the tray menu's lines for st at now.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -37,6 +38,13 @@ type workerView struct {
 	pauses   []*widget.Button
 	// charts are the shown instance's activity over the last hour.
 	charts *activityCharts
+	// picker chooses the instance shown when there are several (the dev
+	// worker and official workers the app monitors, one per GPU); chosen
+	// is its number, instances the latest list.
+	picker    *widget.Select
+	chosen    int
+	instances []engine.Instance
+	lastMsg   string
 }
 
 func newWorkerView(ctx context.Context, api engine.API) *workerView {
@@ -50,6 +58,14 @@ func newWorkerView(ctx context.Context, api engine.API) *workerView {
 		log:      wrapLabel(""),
 		charts:   newActivityCharts(ctx, api),
 	}
+	v.picker = widget.NewSelect(nil, func(string) {
+		if i := v.picker.SelectedIndex(); i >= 0 && i < len(v.instances) && v.instances[i].Number != v.chosen {
+			v.chosen = v.instances[i].Number
+			in := v.instances[i]
+			v.show(&in, "")
+		}
+	})
+	v.picker.Hide()
 	v.earnings.TextStyle = fyne.TextStyle{Monospace: true}
 	v.log.Importance = widget.LowImportance
 	v.paused.Importance = widget.WarningImportance
@@ -112,6 +128,7 @@ func newWorkerView(ctx context.Context, api engine.API) *workerView {
 	}
 	pauseRow.Add(v.resume)
 	v.content = container.NewVScroll(container.NewVBox(
+		v.picker,
 		widget.NewCard(lang.L("Worker (dev mode)"), "", container.NewVBox(v.state, v.details)),
 		container.NewHBox(v.start, v.stop),
 		widget.NewCard(lang.L("Live activity"), lang.L("synthetic requests from the stand-in client"), v.activity),
@@ -144,6 +161,49 @@ func payoutText(res []engine.TargetResult, err error) string {
 		parts = append(parts, err.Error())
 	}
 	return lang.L("Payout: {{.Result}}", vals{"Result": strings.Join(parts, "; ")})
+}
+
+// showInstances renders the chosen one of the dev worker (nil: none) and
+// the monitored ones; with several, the picker above offers them all, so
+// each worker's state, activity and charts are seen apart.
+func (v *workerView) showInstances(dev *engine.Instance, attached []engine.Instance, msg string) {
+	var ins []engine.Instance
+	if dev != nil {
+		ins = append(ins, *dev)
+	}
+	ins = append(ins, attached...)
+	v.instances = ins
+	i := slices.IndexFunc(ins, func(in engine.Instance) bool { return in.Number == v.chosen })
+	if i < 0 {
+		i = 0
+	}
+	if len(ins) > 1 {
+		opts := make([]string, len(ins))
+		for k, in := range ins {
+			opts[k] = instanceLabel(in, dev != nil && k == 0)
+		}
+		v.picker.Options = opts
+		v.chosen = ins[i].Number
+		v.picker.SetSelectedIndex(i) // the same number: OnChanged does nothing
+		v.picker.Show()
+	} else {
+		v.picker.Hide()
+	}
+	if len(ins) == 0 {
+		v.show(nil, msg)
+		return
+	}
+	v.chosen = ins[i].Number
+	in := ins[i]
+	v.show(&in, msg)
+}
+
+// instanceLabel names an instance in the picker.
+func instanceLabel(in engine.Instance, dev bool) string {
+	if dev {
+		return lang.L("Instance {{.N}}: stand-in worker ({{.State}})", vals{"N": in.Number, "State": string(in.State)})
+	}
+	return lang.L("Instance {{.N}}: {{.Addr}} ({{.State}})", vals{"N": in.Number, "Addr": in.StatsAddr, "State": string(in.State)})
 }
 
 // show renders the instance; msg is the latest event text.
