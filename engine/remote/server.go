@@ -256,24 +256,9 @@ func (s *Server) wallet(w http.ResponseWriter, r *http.Request) {
 // unix socket. Neither the body nor the answer is logged: they hold a
 // recovery phrase and a passphrase.
 func (s *Server) walletSetup(w http.ResponseWriter, r *http.Request, local bool) {
-	if !local {
-		s.log.Warn("wallet setup refused over the network", "remote", r.RemoteAddr)
-		s.failErr(w, r, ErrLocalOnly, nil)
-		return
-	}
-	body, err := io.ReadAll(r.Body)
-	defer clear(body)
-	if err != nil {
-		s.badBody(w, r, err)
-		return
-	}
 	var ws wireWalletSetup
 	defer ws.clear()
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&ws); err != nil {
-		// The decoder's message may quote the body: say only what is wrong.
-		s.fail(w, r, http.StatusBadRequest, codeBadRequest, "the body is not a wallet setup request")
+	if !s.readSecret(w, r, local, ErrLocalOnly, "wallet setup", "the body is not a wallet setup request", &ws) {
 		return
 	}
 	res, err := s.api.WalletSetup(r.Context(), ws.engine())
@@ -288,23 +273,8 @@ func (s *Server) walletSetup(w http.ResponseWriter, r *http.Request, local bool)
 // request came over the unix socket. Neither the body nor the token is
 // logged or quoted back.
 func (s *Server) telegramToken(w http.ResponseWriter, r *http.Request, local bool) {
-	if !local {
-		s.log.Warn("Telegram token refused over the network", "remote", r.RemoteAddr)
-		s.failErr(w, r, ErrSecretLocalOnly, nil)
-		return
-	}
-	body, err := io.ReadAll(r.Body)
-	defer clear(body)
-	if err != nil {
-		s.badBody(w, r, err)
-		return
-	}
 	var wt wireTelegramToken
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&wt); err != nil {
-		// The decoder's message may quote the body: say only what is wrong.
-		s.fail(w, r, http.StatusBadRequest, codeBadRequest, `the body must be {"token": "…"}`)
+	if !s.readSecret(w, r, local, ErrSecretLocalOnly, "Telegram token", `the body must be {"token": "…"}`, &wt) {
 		return
 	}
 	if err := s.api.SetTelegramToken(r.Context(), wt.Token); err != nil {
@@ -312,6 +282,32 @@ func (s *Server) telegramToken(w http.ResponseWriter, r *http.Request, local boo
 		return
 	}
 	s.getSettings(w, r)
+}
+
+// readSecret decodes a body that holds a secret into v: only from the unix
+// socket (local; refused answers otherwise), with unknown fields refused;
+// the raw body is cleared after use and never logged or quoted back (a
+// decoder's message may quote it: bad says only what is wrong). It has
+// answered the request when it returns false.
+func (s *Server) readSecret(w http.ResponseWriter, r *http.Request, local bool, refused error, what, bad string, v any) bool {
+	if !local {
+		s.log.Warn(what+" refused over the network", "remote", r.RemoteAddr)
+		s.failErr(w, r, refused, nil)
+		return false
+	}
+	body, err := io.ReadAll(r.Body)
+	defer clear(body)
+	if err != nil {
+		s.badBody(w, r, err)
+		return false
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		s.fail(w, r, http.StatusBadRequest, codeBadRequest, bad)
+		return false
+	}
+	return true
 }
 
 // telegramTest sends a test message to the Telegram chat.
