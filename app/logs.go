@@ -64,10 +64,10 @@ type logsView struct {
 
 	src engine.LogSource
 	// visible says whether the tab is shown: it refreshes itself only then.
-	visible  bool
-	stopAuto context.CancelFunc
-	// every is logsRefreshEvery; tests lengthen it.
-	every time.Duration
+	visible bool
+	// auto reads the log every logsRefreshEvery while the tab is shown
+	// (tests lengthen it).
+	auto autoRefresh
 	// keys counts keystrokes in the search entry.
 	keys atomic.Int64
 	// searched receives each search's refresh (for tests; nobody reads it
@@ -85,7 +85,7 @@ type logsView struct {
 }
 
 func newLogsView(ctx context.Context, api engine.API) *logsView {
-	v := &logsView{api: api, now: time.Now, src: engine.LogApp, every: logsRefreshEvery, searched: make(chan (<-chan struct{}), 1),
+	v := &logsView{api: api, now: time.Now, src: engine.LogApp, auto: autoRefresh{every: logsRefreshEvery}, searched: make(chan (<-chan struct{}), 1),
 		text:   widget.NewLabelWithStyle("", fyne.TextAlignLeading, fyne.TextStyle{Monospace: true}),
 		search: widget.NewEntry(),
 		count:  widget.NewLabel(lang.L("Nothing read yet.")),
@@ -167,37 +167,13 @@ func (v *logsView) searchAfterTyping(ctx context.Context, typed <-chan struct{})
 // the log at once and then every logsRefreshEvery until it is hidden.
 func (v *logsView) setVisible(ctx context.Context, visible bool) {
 	v.visible = visible
-	if !visible {
-		if v.stopAuto != nil {
-			v.stopAuto()
-			v.stopAuto = nil
+	v.auto.set(ctx, visible, func() {
+		// A slow read (a search over a long log) is not asked again before
+		// it answers.
+		if v.visible && !v.inFlight {
+			v.shown = v.refresh(ctx)
 		}
-		return
-	}
-	v.shown = v.refresh(ctx)
-	if v.stopAuto != nil {
-		return
-	}
-	auto, cancel := context.WithCancel(ctx)
-	v.stopAuto = cancel
-	go func() {
-		tick := time.NewTicker(v.every)
-		defer tick.Stop()
-		for {
-			select {
-			case <-auto.Done():
-				return
-			case <-tick.C:
-				fyne.Do(func() {
-					// A slow read (a search over a long log) is not asked again
-					// before it answers.
-					if auto.Err() == nil && v.visible && !v.inFlight {
-						v.shown = v.refresh(ctx)
-					}
-				})
-			}
-		}
-	}()
+	})
 }
 
 // refresh reads the log in the background; the returned channel closes

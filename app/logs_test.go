@@ -41,7 +41,7 @@ func TestLogsViewShowsSearchesAndSwitches(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	v := newLogsView(ctx, api)
-	v.every = time.Hour // no refresh but the test's own
+	v.auto.every = time.Hour // no refresh but the test's own
 	if api.logs.Load() != 0 {
 		t.Fatal("a hidden tab read the log")
 	}
@@ -113,7 +113,7 @@ func TestLogsViewShowsSearchesAndSwitches(t *testing.T) {
 
 	// Hidden, the tab reads nothing more.
 	v.setVisible(ctx, false)
-	if v.stopAuto != nil {
+	if v.auto.stop != nil {
 		t.Error("the automatic refresh still runs while hidden")
 	}
 }
@@ -239,7 +239,7 @@ func TestMainViewHasLogsTab(t *testing.T) {
 		t.Errorf("Logs tab lines %q", v.logs.text.Text)
 	}
 	tabs.Select(first)
-	if v.logs.visible || v.logs.stopAuto != nil {
+	if v.logs.visible || v.logs.auto.stop != nil {
 		t.Error("leaving the Logs tab did not hide it")
 	}
 }

@@ -106,7 +106,7 @@ func TestScreensLogs(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	v := newLogsView(ctx, fake)
-	v.every = time.Hour
+	v.auto.every = time.Hour
 	v.setVisible(ctx, true)
 	waitShown(t, v.shown)
 	assertScreen(t, "logs", v.content)
