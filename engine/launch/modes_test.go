@@ -13,8 +13,8 @@ import (
 )
 
 const (
-	fixtureConf      = "/home/alice/cocoon/worker.conf"
-	fixtureTONConfig = "/home/alice/cocoon/mainnet-full-ton-config.json"
+	fixtureConf      = "/srv/cocoon/worker.conf"
+	fixtureTONConfig = "/srv/cocoon/mainnet-full-ton-config.json"
 	fixtureTemplate  = dataDir + "/releases/2025.11.20/spec/spec-worker"
 )
 

@@ -28,7 +28,7 @@ import (
 
 var update = flag.Bool("update", false, "rewrite the golden plans in testdata/golden")
 
-const dataDir = "/home/alice/.local/share/cocoon-provider"
+const dataDir = "/srv/cocoon-provider"
 
 // fixtureHost is a host from testdata/hosts: its files through FS, the
 // doctor's report from hostcheck over the same tree, and effects that
@@ -208,17 +208,17 @@ func fixtures(t *testing.T) map[string]struct {
 	}{
 		"tdx-8xh100": {
 			host: &fixtureHost{t: t, root: abs("tdx-8xh100"), cc: cc, in: tdxInputs()},
-			cfg:  Config{DataDir: dataDir, ConfPath: "/home/alice/cocoon/worker.conf", AllGPUs: true, NodeWalletKeys: keys},
+			cfg:  Config{DataDir: dataDir, ConfPath: "/srv/cocoon/worker.conf", AllGPUs: true, NodeWalletKeys: keys},
 		},
 		// Debug launches on the same host, one GPU each: --test and
 		// --fake-ton.
 		"tdx-8xh100-test": {
 			host: &fixtureHost{t: t, root: abs("tdx-8xh100"), cc: cc, in: tdxInputs()},
-			cfg:  Config{DataDir: dataDir, ConfPath: "/home/alice/cocoon/worker.conf", GPUs: []int{0}, Test: true},
+			cfg:  Config{DataDir: dataDir, ConfPath: "/srv/cocoon/worker.conf", GPUs: []int{0}, Test: true},
 		},
 		"tdx-8xh100-fake-ton": {
 			host: &fixtureHost{t: t, root: abs("tdx-8xh100"), cc: cc, in: tdxInputs()},
-			cfg:  Config{DataDir: dataDir, ConfPath: "/home/alice/cocoon/worker.conf", GPUs: []int{0}, FakeTON: true},
+			cfg:  Config{DataDir: dataDir, ConfPath: "/srv/cocoon/worker.conf", GPUs: []int{0}, FakeTON: true},
 		},
 		"consumer-4090": {
 			host: &fixtureHost{t: t, root: abs("consumer-4090"), in: hostcheck.Inputs{
@@ -230,7 +230,7 @@ func fixtures(t *testing.T) map[string]struct {
 				GPUs: []hostcheck.GPU{{PCIBusID: "0000:01:00.0", Name: "NVIDIA GeForce RTX 4090", VendorID: "10de", DeviceID: "2684",
 					Driver: "nvidia", MemoryMiB: 24564, IOMMUGroup: "14"}},
 			}},
-			cfg: Config{DataDir: dataDir, ConfPath: "/home/alice/cocoon/worker.conf"},
+			cfg: Config{DataDir: dataDir, ConfPath: "/srv/cocoon/worker.conf"},
 		},
 		"cloud-vm-2cpu": {
 			host: &fixtureHost{t: t, root: abs("cloud-vm-2cpu"), in: hostcheck.Inputs{

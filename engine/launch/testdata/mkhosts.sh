@@ -6,7 +6,7 @@ set -eu
 cd "$(dirname "$0")"
 rm -rf hosts
 HC=../../hostcheck/testdata/hosts
-DATA=home/alice/.local/share/cocoon-provider
+DATA=srv/cocoon-provider
 
 file() { mkdir -p "$(dirname "$1")"; printf '%s' "$2" > "$1"; }
 link() { mkdir -p "$(dirname "$1")"; ln -s "$2" "$1"; }
@@ -102,7 +102,7 @@ CLIENT_SC_CODE=b5ee9c72410101010005000007
 }
 
 conf() {
-	file "$1/home/alice/cocoon/worker.conf" "[node]
+	file "$1/srv/cocoon/worker.conf" "[node]
 type = worker
 owner_address = UQAuz15H1ZHrZ_psVrAra7HealMIVeFq0wguqlmFno1f3B-m
 model = Qwen/Qwen3-8B@b968826d9c46dd6066d109eabc6255188de91218:7e9d33bebf5518e0dc666e5a04ffbab247ff5878f91a9a55a6e942fe245a8ee9
@@ -111,7 +111,7 @@ hf_token = hf_fixtureTokenNotReal
 ton_config = mainnet-full-ton-config.json
 root_contract_address = EQCns7bYSp0igFvS1wpb5wsZjCKCV19MD5AVzI4EyxsnU73k
 $2"
-	file "$1/home/alice/cocoon/mainnet-full-ton-config.json" '{"liteservers": [{"ip": 84478511, "port": 19949, "id": {"@type": "pub.ed25519", "key": "wT+cimFjRdfBoEa3p7Wb++N2rnCqYTrzX5hxu8CTfbo="}}]}
+	file "$1/srv/cocoon/mainnet-full-ton-config.json" '{"liteservers": [{"ip": 84478511, "port": 19949, "id": {"@type": "pub.ed25519", "key": "wT+cimFjRdfBoEa3p7Wb++N2rnCqYTrzX5hxu8CTfbo="}}]}
 '
 }
 
