@@ -144,6 +144,25 @@ func TestScreensWizard(t *testing.T) {
 	test.Tap(w.next)
 	wait(t, w.pending)
 	assertScreen(t, "wizard-5-funding", w.content)
+	test.Tap(w.funding.skip)
+	test.Tap(w.startBtn)
+	wait(t, w.pending)
+	waitInstanceShown(t, w) // the fake's start event
+	api.Publish(engine.EventInstance, func(st *engine.State) {
+		st.Dev = &engine.Instance{State: vm.StateRunning, Accel: vm.AccelTCG, StatsAddr: "127.0.0.1:12000",
+			Load: &engine.LoadStats{Sent: 3, OK: 2, Failed: 1}}
+	})
+	waitInstanceShown(t, w)
+	assertScreen(t, "wizard-6-start", w.content)
+}
+
+func waitInstanceShown(t *testing.T, w *wizard) {
+	t.Helper()
+	select {
+	case <-w.instanceShown:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the instance was never shown")
+	}
 }
 
 // TestScreensGPUs: the GPUs tab with one H100 and a minute of telemetry.
