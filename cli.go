@@ -84,6 +84,8 @@ Usage:
                                        to download it, worker images the network allows (installs nothing)
   cocoon-provider diag [-o FILE] [--include-addresses] [--json]
                                        write a redacted diagnostic bundle (zip) for a bug report
+  cocoon-provider alerts telegram [--chat ID] [--on|--off] [--token-file FILE|--token-stdin] [--test]
+                                       send alerts to a Telegram chat (the running app or service)
   cocoon-provider import-conf FILE     take over the settings of an official worker.conf
   cocoon-provider version              print the version
 
@@ -270,6 +272,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = cmdModel(ctx, rest, stdout, stderr)
 	case "diag":
 		err = cmdDiag(ctx, rest, stdout, stderr)
+	case "alerts":
+		err = cmdAlerts(ctx, rest, stdout, stderr)
 	case "import-conf":
 		err = cmdImportConf(ctx, rest, stdout, stderr)
 	case "version", "--version", "-version":
