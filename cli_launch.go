@@ -23,6 +23,7 @@ import (
 	"github.com/cocoon-provider/cocoon-provider/engine/release"
 	"github.com/cocoon-provider/cocoon-provider/engine/store"
 	"github.com/cocoon-provider/cocoon-provider/engine/vm"
+	"github.com/cocoon-provider/cocoon-provider/engine/worker"
 	"github.com/cocoon-provider/cocoon-provider/wallet"
 )
 
@@ -42,6 +43,7 @@ func cmdLaunch(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	asJSON := fs.Bool("json", false, "print the plan as JSON")
 	test := fs.Bool("test", false, "plan a test launch (the official --test): test images, debug keys, no seal server; a different image hash the network does not accept, for debugging only")
 	fakeTON := fs.Bool("fake-ton", false, "plan a fake-TON launch (the official --fake-ton): the spec rewritten to run without TON; a different image hash the network does not accept, for debugging only")
+	keysFile := fs.String("node-wallet-keys", "", "a file with a node wallet key (32 random bytes, base64) a line for each instance after the first, in order: each worker needs its own cocoon wallet")
 	checkLite := fs.Bool("check-liteservers", false, "ask the TON config's liteservers whether they answer (the only network access of a dry run; a launch always asks them)")
 	yes := fs.Bool("yes", false, "carry out a ready plan: bind the GPUs, write the files, start the seal server and the worker VMs")
 	keepVFIO := fs.Bool("keep-vfio", false, "with --yes: when stopping, leave the GPUs on vfio-pci instead of giving them back to their driver")
@@ -65,6 +67,11 @@ func cmdLaunch(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	var err error
 	if cfg.AllGPUs, cfg.GPUs, err = parseGPUs(*gpus); err != nil {
 		return err
+	}
+	if *keysFile != "" {
+		if cfg.NodeWalletKeys, err = readNodeWalletKeys(*keysFile); err != nil {
+			return err
+		}
 	}
 	if cfg.DataDir, err = filepath.Abs(c.dataDir); err != nil || c.dataDir == "" {
 		return errors.New("no data directory: set --data-dir or $HOME")
@@ -381,4 +388,31 @@ func settingsGPUs(ctx context.Context, dataDir string) []string {
 		return nil
 	}
 	return set.GPUs
+}
+
+// readNodeWalletKeys reads --node-wallet-keys: one base64 key a line
+// (blank lines and lines starting with # skipped), checked, never echoed.
+func readNodeWalletKeys(path string) ([]worker.Secret, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("--node-wallet-keys: %w", err)
+	}
+	defer clear(b)
+	var keys []worker.Secret
+	for i, line := range strings.Split(string(b), "\n") {
+		line = strings.TrimSpace(line)
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		k, err := wallet.ParseNodeKey(line)
+		if err != nil {
+			return nil, fmt.Errorf("--node-wallet-keys %s, line %d: %v", path, i+1, err)
+		}
+		k.Zero()
+		keys = append(keys, worker.Secret(line))
+	}
+	if len(keys) == 0 {
+		return nil, fmt.Errorf("--node-wallet-keys %s holds no key: one base64 key a line, for instances 1, 2, …", path)
+	}
+	return keys, nil
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/cocoon-provider/cocoon-provider/engine/hostcheck"
 	"github.com/cocoon-provider/cocoon-provider/engine/launch"
+	"github.com/cocoon-provider/cocoon-provider/wallet"
 )
 
 // TestLaunchNotReady: on a host where the plan is blocked (this machine,
@@ -144,5 +146,37 @@ func TestDoctorProductionText(t *testing.T) {
 	}
 	if strings.Contains(got, "Software emulation") {
 		t.Errorf("a dev-only check is listed:\n%s", got)
+	}
+}
+
+func TestReadNodeWalletKeys(t *testing.T) {
+	dir := t.TempDir()
+	var lines []string
+	for range 2 {
+		k, err := wallet.NewNodeKey()
+		if err != nil {
+			t.Fatal(err)
+		}
+		lines = append(lines, k.Base64())
+	}
+	good := filepath.Join(dir, "keys")
+	if err := os.WriteFile(good, []byte("# instance 1\n"+lines[0]+"\n\n"+lines[1]+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	keys, err := readNodeWalletKeys(good)
+	if err != nil || len(keys) != 2 || keys[0].Reveal() != lines[0] || keys[1].Reveal() != lines[1] {
+		t.Fatalf("keys %d, %v", len(keys), err)
+	}
+	bad := filepath.Join(dir, "bad")
+	if err := os.WriteFile(bad, []byte(lines[0]+"\nnot-a-key-SECRETISH\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := readNodeWalletKeys(bad); err == nil || !strings.Contains(err.Error(), "line 2") || strings.Contains(err.Error(), "SECRETISH") {
+		t.Errorf("bad line: %v", err)
+	}
+	empty := filepath.Join(dir, "empty")
+	_ = os.WriteFile(empty, []byte("# nothing\n"), 0o600)
+	if _, err := readNodeWalletKeys(empty); err == nil || !strings.Contains(err.Error(), "no key") {
+		t.Errorf("empty file: %v", err)
 	}
 }

@@ -179,7 +179,7 @@ func (p *planner) specStep(k int, in Instance) Step {
 		if k-1 < len(p.cfg.NodeWalletKeys) && !p.cfg.NodeWalletKeys[k-1].IsZero() {
 			c.NodeWalletKey = p.cfg.NodeWalletKeys[k-1]
 		} else {
-			s.Blocked = append(s.Blocked, fmt.Sprintf("instance %d needs a node wallet key of its own: with worker.conf's key it would share instance %d's cocoon wallet (one wallet, one seqno, per worker)", in.Number, c.Instance-k))
+			s.Blocked = append(s.Blocked, fmt.Sprintf("instance %d needs a node wallet key of its own: with worker.conf's key it would share instance %d's cocoon wallet (one wallet, one seqno, per worker); give one a line for instances after the first with --node-wallet-keys FILE", in.Number, c.Instance-k))
 		}
 	}
 	if p.fakeTON && c.NodeWalletKey.IsZero() {
