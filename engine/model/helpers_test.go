@@ -12,6 +12,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/cocoon-provider/cocoon-provider/internal/download"
 )
 
 // fileServer serves files by path with Range and HEAD support, and can
@@ -102,11 +104,9 @@ func makeModel(t testing.TB, name string, blocks int, seed byte) testModel {
 func newTestStore(t testing.TB, mod func(*Options)) *Store {
 	t.Helper()
 	o := Options{
-		Dir:             t.TempDir(),
-		FreeSpace:       func(string) (int64, error) { return 1 << 40, nil },
-		FreeSpaceMargin: -1,
-		RetryWait:       -1,
-		Attempts:        1,
+		Dir: t.TempDir(),
+		Policy: download.Policy{FreeSpace: func(string) (int64, error) { return 1 << 40, nil },
+			FreeSpaceMargin: -1, RetryWait: -1, Attempts: 1},
 	}
 	if mod != nil {
 		mod(&o)

@@ -11,7 +11,6 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
-	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
@@ -27,12 +26,6 @@ import (
 const (
 	// DefaultMaxSize caps a model archive: 2 TiB.
 	DefaultMaxSize = 2 << 40
-	// DefaultFreeSpaceMargin is left free on the disk: 1 GiB.
-	DefaultFreeSpaceMargin = 1 << 30
-	// DefaultAttempts is how many times one Fetch tries each download.
-	DefaultAttempts = 3
-	// DefaultRetryWait is the pause before the second attempt; it doubles.
-	DefaultRetryWait = 2 * time.Second
 )
 
 // On-disk names.
@@ -46,19 +39,11 @@ const (
 type Options struct {
 	// Dir holds the models (normally <data dir>/models); required.
 	Dir string
-	// Client downloads; nil is download.NewClient().
-	Client *http.Client
-	// FreeSpace reports the free bytes of the file system holding a
-	// directory (-1: unknown); nil asks the system.
-	FreeSpace func(dir string) (int64, error)
-	// FreeSpaceMargin is left free (<0: none).
-	FreeSpaceMargin int64
+	// Policy is the download client, retries and the free space kept;
+	// zero fields take download.Policy's defaults.
+	download.Policy
 	// MaxSize caps an archive.
 	MaxSize int64
-	// Attempts and RetryWait bound the retries of each download
-	// (RetryWait <0: no pause).
-	Attempts  int
-	RetryWait time.Duration
 	// Mirrors are address templates tried in order when a Source has no
 	// URL: {name} (the repository id), {path} (MODEL_PATH), {commit} and
 	// {verity} are replaced, e.g.
@@ -139,27 +124,9 @@ func New(opts Options) (*Store, error) {
 	if opts.Dir == "" {
 		return nil, newError(ErrStore, nil, "no model directory was given")
 	}
-	if opts.Client == nil {
-		opts.Client = download.NewClient()
-	}
-	if opts.FreeSpace == nil {
-		opts.FreeSpace = download.FreeSpace
-	}
-	if opts.FreeSpaceMargin < 0 {
-		opts.FreeSpaceMargin = 0
-	} else if opts.FreeSpaceMargin == 0 {
-		opts.FreeSpaceMargin = DefaultFreeSpaceMargin
-	}
+	opts.Policy = opts.Policy.WithDefaults()
 	if opts.MaxSize <= 0 {
 		opts.MaxSize = DefaultMaxSize
-	}
-	if opts.Attempts <= 0 {
-		opts.Attempts = DefaultAttempts
-	}
-	if opts.RetryWait < 0 {
-		opts.RetryWait = 0
-	} else if opts.RetryWait == 0 {
-		opts.RetryWait = DefaultRetryWait
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now
@@ -299,9 +266,7 @@ func (s *Store) fetchFrom(ctx context.Context, spec Spec, src Source, tarURL str
 	dopts := download.Options{
 		SHA256: src.SHA256, Size: src.Size, MaxSize: s.opts.MaxSize,
 		Progress: func(d, t int64) { progress("download", d, t) },
-		Attempts: s.opts.Attempts, RetryWait: s.opts.RetryWait,
-		FreeSpace: s.opts.FreeSpace, FreeSpaceMargin: s.opts.FreeSpaceMargin,
-		Client: s.opts.Client, What: "the model archive", UserAgent: "cocoon-provider-model/1", Logger: s.opts.Logger,
+		Policy:   s.opts.Policy, What: "the model archive", UserAgent: "cocoon-provider-model/1", Logger: s.opts.Logger,
 	}
 	res, err := download.Get(ctx, tarURL, tarPath, dopts)
 	if err != nil {

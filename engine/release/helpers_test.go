@@ -14,6 +14,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/cocoon-provider/cocoon-provider/internal/download"
 )
 
 // entry is one tar entry of a test archive.
@@ -160,12 +162,10 @@ func (s *archiveServer) seenRanges() []string {
 func newTestManager(t testing.TB, mod func(*Options)) *Manager {
 	t.Helper()
 	opts := Options{
-		Dir:             t.TempDir(),
-		FreeSpace:       func(string) (int64, error) { return 1 << 40, nil },
-		FreeSpaceMargin: -1,
-		RetryWait:       -1,
-		Attempts:        1,
-		Now:             func() time.Time { return time.Now() },
+		Dir: t.TempDir(),
+		Policy: download.Policy{FreeSpace: func(string) (int64, error) { return 1 << 40, nil },
+			FreeSpaceMargin: -1, RetryWait: -1, Attempts: 1},
+		Now: func() time.Time { return time.Now() },
 	}
 	if mod != nil {
 		mod(&opts)

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
-	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -26,15 +25,6 @@ const (
 	DefaultMaxUnpackedSize = 64 << 30
 	// DefaultMaxFiles caps the entries of an archive.
 	DefaultMaxFiles = 100_000
-	// DefaultFreeSpaceMargin is left free on the disk after a download or
-	// an unpack: 1 GiB.
-	DefaultFreeSpaceMargin = 1 << 30
-	// DefaultAttempts is how many times one Fetch tries the download,
-	// resuming after a dropped connection.
-	DefaultAttempts = 3
-	// DefaultRetryWait is the pause before the second attempt; it doubles
-	// for each further one.
-	DefaultRetryWait = 2 * time.Second
 	// MaxSignatureSize caps a detached signature.
 	MaxSignatureSize = 64 << 10
 )
@@ -70,9 +60,9 @@ func (f VerifierFunc) VerifyRelease(archive *os.File, digest [32]byte, sig []byt
 type Options struct {
 	// Dir holds the releases (normally <data dir>/releases); required.
 	Dir string
-	// Client downloads; nil uses one with a response-header timeout and
-	// no overall timeout (the context bounds a download).
-	Client *http.Client
+	// Policy is the download client, retries and the free space kept;
+	// zero fields take download.Policy's defaults.
+	download.Policy
 	// Verifier checks detached signatures; nil refuses signed Sources.
 	Verifier SignatureVerifier
 	// RequireSignature refuses a Source without a signature.
@@ -81,14 +71,6 @@ type Options struct {
 	MaxArchiveSize  int64
 	MaxUnpackedSize int64
 	MaxFiles        int
-	// FreeSpaceMargin is left free on the disk.
-	FreeSpaceMargin int64
-	// FreeSpace reports the free bytes of the file system holding a
-	// directory (-1: unknown, not checked); nil asks the system.
-	FreeSpace func(dir string) (int64, error)
-	// Attempts and RetryWait bound the download retries of one Fetch.
-	Attempts  int
-	RetryWait time.Duration
 	// Now is the clock; nil is time.Now.
 	Now func() time.Time
 	// Logger receives progress notes; nil discards them.
@@ -107,9 +89,7 @@ func New(opts Options) (*Manager, error) {
 	if opts.Dir == "" {
 		return nil, newError(ErrStore, nil, "no release directory was given")
 	}
-	if opts.Client == nil {
-		opts.Client = download.NewClient()
-	}
+	opts.Policy = opts.Policy.WithDefaults()
 	if opts.MaxArchiveSize <= 0 {
 		opts.MaxArchiveSize = DefaultMaxArchiveSize
 	}
@@ -118,22 +98,6 @@ func New(opts Options) (*Manager, error) {
 	}
 	if opts.MaxFiles <= 0 {
 		opts.MaxFiles = DefaultMaxFiles
-	}
-	if opts.FreeSpaceMargin < 0 {
-		opts.FreeSpaceMargin = 0
-	} else if opts.FreeSpaceMargin == 0 {
-		opts.FreeSpaceMargin = DefaultFreeSpaceMargin
-	}
-	if opts.FreeSpace == nil {
-		opts.FreeSpace = download.FreeSpace
-	}
-	if opts.Attempts <= 0 {
-		opts.Attempts = DefaultAttempts
-	}
-	if opts.RetryWait < 0 {
-		opts.RetryWait = 0
-	} else if opts.RetryWait == 0 {
-		opts.RetryWait = DefaultRetryWait
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now

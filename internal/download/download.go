@@ -71,19 +71,8 @@ type Options struct {
 	// Progress is told the bytes downloaded so far and the total (-1
 	// when not known); nil for none.
 	Progress func(done, total int64)
-	// Attempts bounds the tries of one Get while the failure is one a
-	// retry can mend (dropped connection, 5xx, 429); <1 is 1.
-	Attempts int
-	// RetryWait is the pause before the second attempt; it doubles for
-	// each further one; <=0 does not wait.
-	RetryWait time.Duration
-	// FreeSpace reports the free bytes of the file system holding a
-	// directory (-1: unknown, not checked); nil is FreeSpace.
-	FreeSpace func(dir string) (int64, error)
-	// FreeSpaceMargin is left free after the download.
-	FreeSpaceMargin int64
-	// Client makes the requests; nil is NewClient().
-	Client *http.Client
+	// Policy is the client, the retries and the free space kept.
+	Policy
 	// What names the file in messages ("the release archive"); empty is
 	// "the file".
 	What string

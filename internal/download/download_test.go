@@ -93,8 +93,8 @@ func TestGetRefused(t *testing.T) {
 		{"not found", Options{}, s.URL + "/x?404", ErrChecksum},
 		{"too large", Options{MaxSize: 100}, "", ErrTooLarge},
 		{"size mismatch", Options{Size: 5}, "", ErrSize},
-		{"disk full", Options{FreeSpace: func(string) (int64, error) { return 10, nil }}, "", ErrDiskSpace},
-		{"margin", Options{FreeSpace: func(string) (int64, error) { return int64(len(body)) + 10, nil }, FreeSpaceMargin: 100}, "", ErrDiskSpace},
+		{"disk full", Options{Policy: Policy{FreeSpace: func(string) (int64, error) { return 10, nil }}}, "", ErrDiskSpace},
+		{"margin", Options{Policy: Policy{FreeSpace: func(string) (int64, error) { return int64(len(body)) + 10, nil }, FreeSpaceMargin: 100}}, "", ErrDiskSpace},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -143,7 +143,7 @@ func TestGetResume(t *testing.T) {
 	s2 := newServer(t, body)
 	s2.dropAfter, s2.dropN = 100, 2
 	d2 := filepath.Join(t.TempDir(), "f")
-	if _, err := Get(context.Background(), s2.URL, d2, Options{Attempts: 3, SHA256: sum(body)}); err != nil {
+	if _, err := Get(context.Background(), s2.URL, d2, Options{Policy: Policy{Attempts: 3}, SHA256: sum(body)}); err != nil {
 		t.Fatal(err)
 	}
 	if len(s2.ranges) != 3 || s2.ranges[2] != "bytes=100-" {
