@@ -439,3 +439,29 @@ func colorOK(w io.Writer) bool {
 	st, err := f.Stat()
 	return err == nil && st.Mode()&os.ModeCharDevice != 0
 }
+
+// subcommand is one of a command's subcommands (attest, model, release).
+type subcommand struct {
+	name string
+	run  func(ctx context.Context, args []string, stdout, stderr io.Writer) error
+}
+
+// runSubcommand runs the subcommand args[0] names. Without one, or with
+// help, it prints usage; an unknown one prints usage to stderr and an
+// error naming the choices.
+func runSubcommand(ctx context.Context, cmd, usage string, subs []subcommand, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		fmt.Fprint(stdout, usage)
+		return nil
+	}
+	names := make([]string, len(subs))
+	for i, s := range subs {
+		if s.name == args[0] {
+			return s.run(ctx, args[1:], stdout, stderr)
+		}
+		names[i] = s.name
+	}
+	fmt.Fprint(stderr, usage)
+	choices := strings.Join(names[:len(names)-1], ", ") + " or " + names[len(names)-1]
+	return fmt.Errorf("%s: unknown subcommand %q: use %s", cmd, args[0], choices)
+}

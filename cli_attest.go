@@ -30,20 +30,11 @@ allowed_collateral_root_hashes. --at verifies as of a time (RFC 3339), e.g. for 
 `
 
 func cmdAttest(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
-		fmt.Fprint(stdout, attestUsage)
-		return nil
-	}
-	switch args[0] {
-	case "quote":
-		return cmdAttestQuote(args[1:], stdout, stderr)
-	case "cert":
-		return cmdAttestCert(args[1:], stdout, stderr)
-	case "expect":
-		return cmdAttestExpect(args[1:], stdout, stderr)
-	}
-	fmt.Fprint(stderr, attestUsage)
-	return fmt.Errorf("attest: unknown subcommand %q: use quote, cert or expect", args[0])
+	return runSubcommand(ctx, "attest", attestUsage, []subcommand{
+		{"quote", cmdAttestQuote},
+		{"cert", cmdAttestCert},
+		{"expect", cmdAttestExpect},
+	}, args, stdout, stderr)
 }
 
 // readBlob reads a file that holds binary data, or the same as hex or
@@ -226,7 +217,7 @@ func (r quoteReport) write(w io.Writer) {
 	}
 }
 
-func cmdAttestQuote(args []string, stdout, stderr io.Writer) error {
+func cmdAttestQuote(_ context.Context, args []string, stdout, stderr io.Writer) error {
 	file, asJSON, when, policy, err := parseVerifyFlags("quote", args, stderr)
 	if err != nil {
 		return err
@@ -307,7 +298,7 @@ type certReport struct {
 	Error      string       `json:"error,omitempty"`
 }
 
-func cmdAttestCert(args []string, stdout, stderr io.Writer) error {
+func cmdAttestCert(_ context.Context, args []string, stdout, stderr io.Writer) error {
 	file, asJSON, when, policy, err := parseVerifyFlags("cert", args, stderr)
 	if err != nil {
 		return err
@@ -382,7 +373,7 @@ func cmdAttestCert(args []string, stdout, stderr io.Writer) error {
 	return nil
 }
 
-func cmdAttestExpect(args []string, stdout, stderr io.Writer) error {
+func cmdAttestExpect(_ context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("attest expect", stderr)
 	asJSON := fs.Bool("json", false, "print JSON")
 	dir := fs.String("config", "", "the config (spec) directory the guest will measure")

@@ -38,22 +38,12 @@ The allowed model hashes are the root contract's (/jsonstats root_contract_confi
 `
 
 func cmdModel(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
-		fmt.Fprint(stdout, modelUsage)
-		return nil
-	}
-	switch args[0] {
-	case "fetch":
-		return cmdModelFetch(ctx, args[1:], stdout, stderr)
-	case "list":
-		return cmdModelList(args[1:], stdout, stderr)
-	case "check":
-		return cmdModelCheck(ctx, args[1:], stdout, stderr)
-	case "remove":
-		return cmdModelRemove(args[1:], stdout, stderr)
-	}
-	fmt.Fprint(stderr, modelUsage)
-	return fmt.Errorf("model: unknown subcommand %q: use fetch, list, check or remove", args[0])
+	return runSubcommand(ctx, "model", modelUsage, []subcommand{
+		{"fetch", cmdModelFetch},
+		{"list", cmdModelList},
+		{"check", cmdModelCheck},
+		{"remove", cmdModelRemove},
+	}, args, stdout, stderr)
 }
 
 // modelStore opens <data dir>/models.
@@ -168,7 +158,7 @@ func writeModelJSON(w io.Writer, v any) error {
 	return enc.Encode(v)
 }
 
-func cmdModelList(args []string, stdout, stderr io.Writer) error {
+func cmdModelList(_ context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("model list", stderr)
 	var c common
 	c.register(fs, "warn")
@@ -292,7 +282,7 @@ func cmdModelCheck(ctx context.Context, args []string, stdout, stderr io.Writer)
 	return nil
 }
 
-func cmdModelRemove(args []string, stdout, stderr io.Writer) error {
+func cmdModelRemove(_ context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("model remove", stderr)
 	var c common
 	c.register(fs, "warn")

@@ -33,22 +33,12 @@ const releaseUsage = `Usage:
 `
 
 func cmdRelease(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
-		fmt.Fprint(stdout, releaseUsage)
-		return nil
-	}
-	switch args[0] {
-	case "fetch":
-		return cmdReleaseFetch(ctx, args[1:], stdout, stderr)
-	case "list":
-		return cmdReleaseList(args[1:], stdout, stderr)
-	case "use":
-		return cmdReleaseUse(args[1:], stdout, stderr)
-	case "rollback":
-		return cmdReleaseRollback(args[1:], stdout, stderr)
-	}
-	fmt.Fprint(stderr, releaseUsage)
-	return fmt.Errorf("release: unknown subcommand %q: use fetch, list, use or rollback", args[0])
+	return runSubcommand(ctx, "release", releaseUsage, []subcommand{
+		{"fetch", cmdReleaseFetch},
+		{"list", cmdReleaseList},
+		{"use", cmdReleaseUse},
+		{"rollback", cmdReleaseRollback},
+	}, args, stdout, stderr)
 }
 
 // parseWithArg parses flags given before or after one positional
@@ -186,7 +176,7 @@ type releaseListing struct {
 	Releases []release.Release `json:"releases"`
 }
 
-func cmdReleaseList(args []string, stdout, stderr io.Writer) error {
+func cmdReleaseList(_ context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("release list", stderr)
 	var c common
 	c.register(fs, "warn")
@@ -245,7 +235,7 @@ func cmdReleaseList(args []string, stdout, stderr io.Writer) error {
 	return tw.Flush()
 }
 
-func cmdReleaseUse(args []string, stdout, stderr io.Writer) error {
+func cmdReleaseUse(_ context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("release use", stderr)
 	var c common
 	c.register(fs, "warn")
@@ -323,7 +313,7 @@ func allowListFromFlags(list, policyFile string) ([][32]byte, error) {
 	return out, nil
 }
 
-func cmdReleaseRollback(args []string, stdout, stderr io.Writer) error {
+func cmdReleaseRollback(_ context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("release rollback", stderr)
 	var c common
 	c.register(fs, "warn")
