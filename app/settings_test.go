@@ -147,14 +147,7 @@ func TestSettingsViewRefusesInvalidInput(t *testing.T) {
 		}, "update feed URL"},
 	} {
 		tc.edit()
-		test.Tap(v.save)
-		waitDone(t, v.done, "checking")
-		if !strings.Contains(strings.ToLower(v.status.Text), strings.ToLower(tc.want)) || v.status.Importance != widget.DangerImportance {
-			t.Errorf("status %q, want an error with %q", v.status.Text, tc.want)
-		}
-		if _, n := api.StoredSettings(); n != 1 {
-			t.Fatalf("invalid settings were saved (%s)", tc.want)
-		}
+		saveRefused(t, v, api, tc.want)
 		if v.save.Disabled() {
 			t.Error("Save is disabled after an error; the user cannot retry")
 		}
@@ -333,14 +326,7 @@ func TestSettingsViewAddedFieldsRefused(t *testing.T) {
 		}, "must be an absolute path"},
 	} {
 		tc.edit()
-		test.Tap(v.save)
-		waitDone(t, v.done, "checking")
-		if !strings.Contains(strings.ToLower(v.status.Text), strings.ToLower(tc.want)) || v.status.Importance != widget.DangerImportance {
-			t.Errorf("status %q, want an error with %q", v.status.Text, tc.want)
-		}
-		if _, n := api.StoredSettings(); n != 1 {
-			t.Fatalf("invalid settings were saved (%s)", tc.want)
-		}
+		saveRefused(t, v, api, tc.want)
 	}
 	v.liteCfg.SetText("")
 	test.Tap(v.save)
@@ -444,5 +430,19 @@ func TestSettingsViewTelegram(t *testing.T) {
 	waitDone(t, v.tgDone, "removing the token")
 	if api.TelegramToken() != "" || v.tgTokenSet || !v.tgRemove.Disabled() || v.tgState.Text != "No token is stored." {
 		t.Fatalf("after removal: engine %q, state %q", api.TelegramToken(), v.tgState.Text)
+	}
+}
+
+// saveRefused taps Save and checks that the form says why (want) and
+// that nothing beyond the first stored settings was saved.
+func saveRefused(t *testing.T, v *settingsView, api *enginetest.Fake, want string) {
+	t.Helper()
+	test.Tap(v.save)
+	waitDone(t, v.done, "checking")
+	if !strings.Contains(strings.ToLower(v.status.Text), strings.ToLower(want)) || v.status.Importance != widget.DangerImportance {
+		t.Errorf("status %q, want an error with %q", v.status.Text, want)
+	}
+	if _, n := api.StoredSettings(); n != 1 {
+		t.Fatalf("invalid settings were saved (%s)", want)
 	}
 }
