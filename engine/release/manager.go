@@ -307,30 +307,29 @@ func (m *Manager) writeState(s state) error {
 
 // Current returns the active release; ErrNoCurrent when none is.
 func (m *Manager) Current() (Release, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	s, err := m.readState()
-	if err != nil {
-		return Release{}, err
-	}
-	if s.Current == "" {
-		return Release{}, newError(ErrNoCurrent, nil, "no worker release is active yet: fetch one, check it against the allow-list and activate it")
-	}
-	return m.read(s.Current)
+	return m.stateRelease(func(s state) string { return s.Current },
+		newError(ErrNoCurrent, nil, "no worker release is active yet: fetch one, check it against the allow-list and activate it"))
 }
 
 // Previous returns the release Rollback would go back to.
 func (m *Manager) Previous() (Release, error) {
+	return m.stateRelease(func(s state) string { return s.Previous },
+		newError(ErrNoPrevious, nil, "there is no previous worker release to go back to"))
+}
+
+// stateRelease reads the release the state names through pick, or
+// returns none when it names none.
+func (m *Manager) stateRelease(pick func(state) string, none error) (Release, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	s, err := m.readState()
 	if err != nil {
 		return Release{}, err
 	}
-	if s.Previous == "" {
-		return Release{}, newError(ErrNoPrevious, nil, "there is no previous worker release to go back to")
+	if pick(s) == "" {
+		return Release{}, none
 	}
-	return m.read(s.Previous)
+	return m.read(pick(s))
 }
 
 // Activate makes version the current release; the one current before
