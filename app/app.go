@@ -166,8 +166,8 @@ func Run(ctx context.Context, api engine.API, opts Options) (QuitChoice, error) 
 	}
 
 	if trayOK {
+		menu.showIcon(trayIcons(assets.Icon), func(r fyne.Resource) { tray.SetIcon(a, r) })
 		go menu.follow(ctx, sw)
-		go followTrayIcon(ctx, sw, trayIcons(assets.Icon), func(r fyne.Resource) { tray.SetIcon(a, r) })
 	}
 	go func() {
 		for {

@@ -2,12 +2,10 @@ package app
 
 import (
 	"bytes"
-	"context"
 	"image"
 	"image/color"
 	"image/draw"
 	"image/png"
-	"time"
 
 	"fyne.io/fyne/v2"
 
@@ -90,33 +88,21 @@ func trayIcons(base fyne.Resource) map[trayState]fyne.Resource {
 	return out
 }
 
-// followTrayIcon sets the tray icon whenever the state it shows changes,
-// at most once a second: never in a loop, as each new icon costs the
-// tray driver memory it does not give back.
-func followTrayIcon(ctx context.Context, api engine.API, icons map[trayState]fyne.Resource, set func(fyne.Resource)) {
-	shown := trayStopped
-	events := api.Subscribe(ctx)
-	update := func() {
-		if st := trayStateOf(api.State()); st != shown {
-			shown = st
-			icon := icons[st]
-			fyne.Do(func() { set(icon) })
-		}
+// trayIconSetter sets the tray icon whenever the state it shows changes:
+// never in a loop, as each new icon costs the tray driver memory it does
+// not give back. Its fields are touched on the UI thread only.
+type trayIconSetter struct {
+	icons map[trayState]fyne.Resource
+	set   func(fyne.Resource)
+	shown trayState
+}
+
+// show sets the icon for st when it differs from the one shown (stopped,
+// the plain icon, at first).
+func (i *trayIconSetter) show(st trayState) {
+	if i == nil || st == i.shown {
+		return
 	}
-	update()
-	var fire <-chan time.Time
-	for {
-		select {
-		case _, ok := <-events:
-			if !ok {
-				return
-			}
-			if fire == nil {
-				fire = time.After(time.Second)
-			}
-		case <-fire:
-			fire = nil
-			update()
-		}
-	}
+	i.shown = st
+	i.set(i.icons[st])
 }

@@ -58,16 +58,19 @@ func TestTrayIconsDiffer(t *testing.T) {
 	}
 }
 
-// TestFollowTrayIconSetsOnlyOnChange: many events, few icon changes.
-func TestFollowTrayIconSetsOnlyOnChange(t *testing.T) {
+// TestTrayMenuSetsIconOnlyOnChange: many events, few icon changes.
+func TestTrayMenuSetsIconOnlyOnChange(t *testing.T) {
 	test.NewTempApp(t)
 	api := enginetest.New(engine.State{}, hostcheck.Report{}, gpu.Inventory{})
 	icons := trayIcons(assets.Icon)
 	set := make(chan fyne.Resource, 16)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	go followTrayIcon(ctx, api, icons, func(r fyne.Resource) { set <- r })
-	for i := range 20 { // state unchanged: no new icon
+	m := newTrayMenu(ctx, api, func() {}, func() {}, func(string) {})
+	m.showIcon(icons, func(r fyne.Resource) { set <- r })
+	go m.follow(ctx, api)
+	time.Sleep(100 * time.Millisecond) // subscribed
+	for i := range 20 {                // state unchanged: no new icon
 		api.Publish(engine.EventInstance, func(st *engine.State) { st.Updated = time.Unix(int64(i), 0) })
 	}
 	select {

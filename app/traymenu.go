@@ -107,6 +107,14 @@ type trayMenu struct {
 	shown     trayText
 	// paying disables Payout now while a payout runs.
 	paying bool
+	// icon sets the tray icon from the state; nil without a tray.
+	icon *trayIconSetter
+}
+
+// showIcon makes follow keep the tray icon in step with the state, from
+// icons (trayIcons) through set.
+func (t *trayMenu) showIcon(icons map[trayState]fyne.Resource, set func(fyne.Resource)) {
+	t.icon = &trayIconSetter{icons: icons, set: set}
 }
 
 // newTrayMenu builds the menu; report shows the result of an action.
@@ -209,7 +217,8 @@ func (t *trayMenu) apply(text trayText, refresh bool) {
 	}
 }
 
-// follow updates the menu on engine events, at most once a second.
+// follow updates the menu, and the icon when showIcon was called, on
+// engine events, at most once a second.
 func (t *trayMenu) follow(ctx context.Context, api engine.API) {
 	events := api.Subscribe(ctx)
 	var fire <-chan time.Time
@@ -225,8 +234,9 @@ func (t *trayMenu) follow(ctx context.Context, api engine.API) {
 			}
 		case <-fire:
 			fire, last = nil, time.Now()
-			text := trayLines(api.State(), last)
-			fyne.Do(func() { t.apply(text, true) })
+			st := api.State()
+			text, icon := trayLines(st, last), trayStateOf(st)
+			fyne.Do(func() { t.apply(text, true); t.icon.show(icon) })
 		}
 	}
 }
