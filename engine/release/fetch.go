@@ -157,14 +157,14 @@ func sameOrExists(r Release, digestHex string) (Release, error) {
 // space and the SHA-256) and maps its errors to this package's kinds.
 func (m *Manager) download(ctx context.Context, src Source, dest string, progress Progress) (int64, error) {
 	r, err := download.Get(ctx, src.URL, dest, download.Options{
-		SHA256:          src.SHA256,
-		Size:            src.Size,
-		MaxSize:         m.opts.MaxArchiveSize,
-		Progress:        progress,
-		Policy:          m.opts.Policy,
-		What:            "the release archive",
-		UserAgent:       "cocoon-provider-release/1",
-		Logger:          m.opts.Logger,
+		SHA256:    src.SHA256,
+		Size:      src.Size,
+		MaxSize:   m.opts.MaxArchiveSize,
+		Progress:  progress,
+		Policy:    m.opts.Policy,
+		What:      "the release archive",
+		UserAgent: "cocoon-provider-release/1",
+		Logger:    m.opts.Logger,
 	})
 	if err != nil {
 		return 0, fromDownload(err)
