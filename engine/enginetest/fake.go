@@ -174,18 +174,8 @@ func (f *Fake) Publish(kind engine.EventKind, change func(*engine.State)) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	change(&f.state)
-	f.deliverLocked(engine.Event{Kind: kind, State: f.state})
-}
-
-// deliverLocked sends ev to every subscriber as the engine does: a
-// subscriber whose buffer is full misses it (the next event carries the
-// whole state), so a reader that calls State meanwhile never deadlocks.
-func (f *Fake) deliverLocked(ev engine.Event) {
 	for _, c := range f.subs {
-		select {
-		case c <- ev:
-		default:
-		}
+		c <- engine.Event{Kind: kind, State: f.state}
 	}
 }
 
@@ -194,7 +184,9 @@ func (f *Fake) deliverLocked(ev engine.Event) {
 func (f *Fake) PublishAlert(a engine.Alert) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.deliverLocked(engine.Event{Kind: engine.EventAlert, Time: time.Now(), Message: a.Text(), State: f.state, Alert: &a})
+	for _, c := range f.subs {
+		c <- engine.Event{Kind: engine.EventAlert, Time: time.Now(), Message: a.Text(), State: f.state, Alert: &a}
+	}
 }
 
 // Check implements engine.API.
